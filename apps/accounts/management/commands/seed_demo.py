@@ -1,0 +1,51 @@
+"""Seeds a small demo: compliance staff and two merchants with their staff.
+Later apps add their part (terminals, payers, payments) through DEMO_SEEDERS.
+Idempotent: running it again changes nothing."""
+
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from apps.accounts.models import Membership, Merchant, Role, User
+from apps.accounts.services import membership_add, merchant_create
+
+DEMO_MERCHANTS = [
+    ("青柠咖啡 Lime Coffee", "5814", "lime"),
+    ("山海书店 Shanhai Books", "5942", "shanhai"),
+]
+# Each later app appends a dotted path to a function(stdout) that seeds its part.
+DEMO_SEEDERS: list[str] = []
+
+
+class Command(BaseCommand):
+    help = "Seeds demo data for the embedded development setup."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not os.environ.get("ANFU_ALLOW_DEMO_SEED"):
+            raise CommandError("seed_demo is for development (DEBUG=1) only")
+        password = os.environ.get("DEMO_PASSWORD", "anfu-demo-2026")
+        with transaction.atomic():
+            if not User.objects.filter(email="compliance@anfu.test").exists():
+                User.objects.create_superuser("compliance@anfu.test", password, display_name="合规 Compliance")
+            for name, mcc, slug in DEMO_MERCHANTS:
+                self._merchant(name, mcc, slug, password)
+        for path in DEMO_SEEDERS:
+            import_string(path)(self.stdout)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  portal login: owner@lime.test / {password}")
+        self.stdout.write(f"  admin login:  compliance@anfu.test / {password}  (at /admin/)")
+
+    def _merchant(self, name: str, mcc: str, slug: str, password: str) -> None:
+        owner_email = f"owner@{slug}.test"
+        if User.objects.filter(email=owner_email).exists():
+            return
+        owner = User.objects.create_user(owner_email, password, display_name=f"{slug} owner")
+        merchant = merchant_create(name=name, owner=owner, mcc=mcc)
+        Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.ACTIVE)
+        for role in (Role.MANAGER, Role.CASHIER, Role.VIEWER):
+            user = User.objects.create_user(f"{role}@{slug}.test", password, display_name=f"{slug} {role}")
+            membership_add(merchant=merchant, user=user, role=role, actor=owner)
+        assert Membership.objects.for_merchant(merchant).count() == 4
