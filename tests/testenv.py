@@ -14,6 +14,7 @@ _defaults = {
     "PAYMENT_PIN_PEPPER": secrets.token_urlsafe(32),
     # The test client speaks plain HTTP; production redirects to HTTPS.
     "SECURE_SSL_REDIRECT": "0",
+    "STATIC_MANIFEST": "0",
     "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     # A run's cache keys (rate limits, nonces) never meet another run's.
     "CACHE_KEY_PREFIX": f"anfu-test-{secrets.token_hex(4)}",
