@@ -18,7 +18,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "action", "actor_label", "merchant_id", "target_type", "target_id")
+    list_display = (
+        "created_at",
+        "action",
+        "actor_label",
+        "merchant_id",
+        "target_type",
+        "target_id",
+    )
     list_filter = ("action",)
     search_fields = ("=merchant_id", "=target_id", "=actor_id", "=request_id")
     date_hierarchy = "created_at"

@@ -34,7 +34,9 @@ class AuditRecord(models.Model):
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(db_index=True)
     action = models.CharField(max_length=80, db_index=True)
-    actor_id = models.CharField(max_length=64, blank=True)  # user public id or "terminal:<id>" / "system"
+    actor_id = models.CharField(
+        max_length=64, blank=True
+    )  # user public id or "terminal:<id>" / "system"
     actor_label = models.CharField(max_length=200, blank=True)
     merchant_id = models.CharField(max_length=36, blank=True, db_index=True)
     target_type = models.CharField(max_length=80, blank=True)
@@ -46,7 +48,9 @@ class AuditRecord(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["shard", "seq"], name="audit_shard_seq_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["shard", "seq"], name="audit_shard_seq_unique")
+        ]
         indexes = [
             models.Index(fields=["merchant_id", "-created_at"], name="audit_merchant_recent"),
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
@@ -54,6 +58,14 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label or self.actor_id or 'system'}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise RuntimeError("audit records are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("audit records are append-only")
 
     def content(self) -> dict:
         return {
@@ -72,16 +84,10 @@ class AuditRecord(models.Model):
         }
 
     def compute_hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        canonical = json.dumps(
+            self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
         return hashlib.sha256(f"{self.prev_hash}|{canonical}".encode()).hexdigest()
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise RuntimeError("audit records are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError("audit records are append-only")
 
 
 class SecurityEvent(models.Model):
@@ -103,7 +109,9 @@ class SecurityEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["merchant_id", "-created_at"], name="secevent_merchant_recent")]
+        indexes = [
+            models.Index(fields=["merchant_id", "-created_at"], name="secevent_merchant_recent")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.severity})"

@@ -13,7 +13,13 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.audit.models import AUDIT_CHAIN_SHARDS, GENESIS_HASH, AuditChainHead, AuditRecord, SecurityEvent
+from apps.audit.models import (
+    AUDIT_CHAIN_SHARDS,
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditRecord,
+    SecurityEvent,
+)
 from apps.core.context import request_id_var
 
 logger = logging.getLogger("anfu.security")
@@ -66,7 +72,9 @@ def audit_record(
             actor_label=actor_label,
             merchant_id=_merchant_ref(merchant),
             target_type=target._meta.label_lower if target is not None else "",
-            target_id=str(getattr(target, "public_id", None) or getattr(target, "pk", "")) if target is not None else "",
+            target_id=str(getattr(target, "public_id", None) or getattr(target, "pk", ""))
+            if target is not None
+            else "",
             data=data or {},
             ip=_request_ip(request),
             request_id=(getattr(request, "request_id", None) or request_id_var.get() or "")[:64],
@@ -100,7 +108,9 @@ def security_event_record(
             request_id=(getattr(request, "request_id", None) or request_id_var.get() or "")[:64],
             data=data or {},
         )
-        audit_record(action=f"security.{kind}", actor=actor, merchant=merchant, data=data, request=request)
+        audit_record(
+            action=f"security.{kind}", actor=actor, merchant=merchant, data=data, request=request
+        )
     logger.warning("security event", extra={"kind": kind, "severity": severity})
     return event
 
@@ -127,15 +137,25 @@ def audit_chain_verify(*, chunk_size: int = 5000) -> list[ChainProblem]:
             problems.append(ChainProblem(shard, 0, "chain head missing"))
             continue
         expected_seq, prev_hash = 1, GENESIS_HASH
-        records = AuditRecord.objects.filter(shard=shard).order_by("seq").iterator(chunk_size=chunk_size)
+        records = (
+            AuditRecord.objects.filter(shard=shard).order_by("seq").iterator(chunk_size=chunk_size)
+        )
         for record in records:
             if record.seq != expected_seq:
-                problems.append(ChainProblem(shard, expected_seq, f"records missing up to seq {record.seq}"))
+                problems.append(
+                    ChainProblem(shard, expected_seq, f"records missing up to seq {record.seq}")
+                )
             if record.prev_hash != prev_hash:
-                problems.append(ChainProblem(shard, record.seq, "link to the previous record is broken"))
+                problems.append(
+                    ChainProblem(shard, record.seq, "link to the previous record is broken")
+                )
             if record.compute_hash() != record.hash:
                 problems.append(ChainProblem(shard, record.seq, "record content was altered"))
             expected_seq, prev_hash = record.seq + 1, record.hash
         if head.seq != expected_seq - 1 or head.hash != prev_hash:
-            problems.append(ChainProblem(shard, head.seq, f"chain ends at seq {expected_seq - 1}, head says {head.seq}"))
+            problems.append(
+                ChainProblem(
+                    shard, head.seq, f"chain ends at seq {expected_seq - 1}, head says {head.seq}"
+                )
+            )
     return problems

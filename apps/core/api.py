@@ -20,14 +20,18 @@ from apps.core.context import request_id_var
 class ApiError(exceptions.APIException):
     """An error with a stable code. Raise it from views and services' callers."""
 
-    def __init__(self, code: str, message: str, *, status_code: int = 400, param: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, status_code: int = 400, param: str | None = None
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.param = param
 
 
-def error_body(code: str, message: str, *, param: str | None = None, request: HttpRequest | None = None) -> dict:
+def error_body(
+    code: str, message: str, *, param: str | None = None, request: HttpRequest | None = None
+) -> dict:
     error: dict[str, Any] = {"code": code, "message": message}
     if param:
         error["param"] = param

@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 from apps.core.context import merchant_id_var, request_id_var
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "merchant_id"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "merchant_id",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -30,7 +35,9 @@ class JsonFormatter(logging.Formatter):
             entry["merchant_id"] = merchant_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+                entry[key] = (
+                    value if isinstance(value, str | int | float | bool | None) else repr(value)
+                )
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

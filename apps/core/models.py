@@ -17,6 +17,10 @@ class ScheduledRun(models.Model):
 
     @classmethod
     def record(cls, name: str) -> None:
-        updated = cls.objects.filter(name=name).update(last_run_at=timezone.now(), runs=models.F("runs") + 1)
+        updated = cls.objects.filter(name=name).update(
+            last_run_at=timezone.now(), runs=models.F("runs") + 1
+        )
         if not updated:
-            cls.objects.get_or_create(name=name, defaults={"last_run_at": timezone.now(), "runs": 1})
+            cls.objects.get_or_create(
+                name=name, defaults={"last_run_at": timezone.now(), "runs": 1}
+            )

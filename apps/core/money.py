@@ -17,7 +17,9 @@ class Money:
 
     def __post_init__(self) -> None:
         if type(self.amount) is not int:
-            raise TypeError(f"Money amount must be an int of minor units, not {type(self.amount).__name__}")
+            raise TypeError(
+                f"Money amount must be an int of minor units, not {type(self.amount).__name__}"
+            )
         if self.currency not in CURRENCY_EXPONENT:
             raise ValueError(f"unsupported currency {self.currency!r}")
 

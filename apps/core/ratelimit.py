@@ -23,7 +23,9 @@ def client_ip(request: HttpRequest) -> str:
     # client's own X-Forwarded-For otherwise (it is trivially forged).
     hops = int(getattr(settings, "TRUSTED_PROXY_HOPS", 0))
     if hops:
-        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+        forwarded = [
+            p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()
+        ]
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
@@ -72,7 +74,9 @@ def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
     response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
-            error_body("rate_limited", f"Too many requests; retry after {retry_after} s.", request=request),
+            error_body(
+                "rate_limited", f"Too many requests; retry after {retry_after} s.", request=request
+            ),
             status=429,
         )
     else:

@@ -45,7 +45,9 @@ class EmbeddedBeat(threading.Thread):
                 continue
             entry["last_run_at"] = entry["schedule"].now()
             try:
-                self.app.tasks[entry["task"]].apply(args=entry["args"], kwargs=entry["kwargs"], throw=True)
+                self.app.tasks[entry["task"]].apply(
+                    args=entry["args"], kwargs=entry["kwargs"], throw=True
+                )
                 ran.append(name)
             except Exception:
                 logger.exception("scheduled job failed", extra={"job": name})

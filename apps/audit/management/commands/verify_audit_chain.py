@@ -13,4 +13,6 @@ class Command(BaseCommand):
             for problem in problems:
                 self.stderr.write(str(problem))
             raise CommandError(f"audit chain broken: {len(problems)} problem(s)")
-        self.stdout.write(self.style.SUCCESS(f"audit chain intact ({AuditRecord.objects.count()} records)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"audit chain intact ({AuditRecord.objects.count()} records)")
+        )
