@@ -29,13 +29,12 @@ run: $(STAMP)
 # set (as .ci/run does); otherwise on SQLite with in-process fallbacks.
 # One test: make test ARGS='tests/accounts/test_tenancy.py -k outsider'
 test: $(STAMP)
-	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 # Re-pin every dependency to what a fresh resolve gives today.
 lock:
