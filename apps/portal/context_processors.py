@@ -1,12 +1,13 @@
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.tenancy import memberships_of
 
-# Navigation: (url name, label, capability needed). The templates show only
+# Navigation: (url name, label wrapped in _(), capability needed). The templates show only
 # what the current role may use; the views check the same capability.
 NAV_ITEMS = [
-    ("portal:home", "Dashboard", "view_dashboard"),
-    ("portal:staff-list", "Staff", "manage_staff"),
+    ("portal:home", _("Dashboard"), "view_dashboard"),
+    ("portal:staff-list", _("Staff"), "manage_staff"),
 ]
 
 
