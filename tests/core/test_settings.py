@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _production_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)  # the run's own random secrets (tests/testenv.py)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
     env.update(
         DEBUG="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
