@@ -48,6 +48,31 @@ def _request_ip(request: HttpRequest | None) -> str:
     return client_ip(request)[:45]
 
 
+def _connection_shard() -> int:
+    """The shard this database connection writes to, drawn once per
+    connection. Random across connections, so concurrent writers rarely wait
+    on one head row; fixed within one, so a transaction writing several
+    records locks a single head and two such transactions cannot deadlock."""
+    conn = transaction.get_connection()
+    shard = getattr(conn, "_anfu_audit_shard", None)
+    if shard is None:
+        shard = secrets.randbelow(AUDIT_CHAIN_SHARDS)
+        conn._anfu_audit_shard = shard  # type: ignore[attr-defined]
+    return shard
+
+
+def _locked_head(shard: int) -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(shard=shard).first()
+    if head is None:
+        # The heads come with migration 0002; a flushed database (tests,
+        # a restore into an empty schema) recreates all of them at once.
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(shard=s) for s in range(AUDIT_CHAIN_SHARDS)], ignore_conflicts=True
+        )
+        head = AuditChainHead.objects.select_for_update().get(shard=shard)
+    return head
+
+
 def audit_record(
     *,
     action: str,
@@ -59,12 +84,9 @@ def audit_record(
 ) -> AuditRecord:
     actor_id, actor_label = _actor_fields(actor)
     with transaction.atomic():
-        # A random shard spreads concurrent writers over AUDIT_CHAIN_SHARDS
-        # head rows; the head's row lock orders writers within one chain.
-        shard = secrets.randbelow(AUDIT_CHAIN_SHARDS)
-        head = AuditChainHead.objects.select_for_update().get(shard=shard)
+        head = _locked_head(_connection_shard())
         record = AuditRecord(
-            shard=shard,
+            shard=head.shard,
             seq=head.seq + 1,
             created_at=timezone.now(),
             action=action,
@@ -125,20 +147,26 @@ class ChainProblem:
         return f"shard {self.shard} seq {self.seq}: {self.problem}"
 
 
-def audit_chain_verify(*, chunk_size: int = 5000) -> list[ChainProblem]:
+def audit_chain_verify(*, chunk_size: int = 5000, using: str = "default") -> list[ChainProblem]:
     """Walks every shard's chain. Finds edited records (hash mismatch), deleted
     or inserted ones (sequence gap, broken link) and a truncated tail (head
     mismatch). Returns the problems; an empty list means the chain holds."""
     problems: list[ChainProblem] = []
-    heads = {h.shard: h for h in AuditChainHead.objects.all()}
+    heads = {h.shard: h for h in AuditChainHead.objects.using(using).all()}
     for shard in range(AUDIT_CHAIN_SHARDS):
         head = heads.get(shard)
         if head is None:
-            problems.append(ChainProblem(shard, 0, "chain head missing"))
+            # No heads at all is an empty trail; any record without its
+            # shard's head (audit_record creates all heads together) is not.
+            if heads or AuditRecord.objects.using(using).exists():
+                problems.append(ChainProblem(shard, 0, "chain head missing"))
             continue
         expected_seq, prev_hash = 1, GENESIS_HASH
         records = (
-            AuditRecord.objects.filter(shard=shard).order_by("seq").iterator(chunk_size=chunk_size)
+            AuditRecord.objects.using(using)
+            .filter(shard=shard)
+            .order_by("seq")
+            .iterator(chunk_size=chunk_size)
         )
         for record in records:
             if record.seq != expected_seq:

@@ -117,3 +117,44 @@ def test_concurrent_writers_keep_every_chain_intact(transactional_db):
     assert AuditRecord.objects.filter(action="test.concurrent").count() == 200
     assert audit_chain_verify() == []
     assert sum(h.seq for h in AuditChainHead.objects.all()) == AuditRecord.objects.count()
+
+
+@pytest.mark.postgres
+def test_transactions_writing_several_records_do_not_deadlock(transactional_db):
+    errors: list[Exception] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(10):
+                with transaction.atomic():
+                    for part in range(3):
+                        audit_record(
+                            action="test.multi", data={"worker": worker, "n": n, "part": part}
+                        )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AuditRecord.objects.filter(action="test.multi").count() == 240
+    assert audit_chain_verify() == []
+
+
+def test_a_flushed_database_gets_its_chain_heads_back(db):
+    AuditChainHead.objects.all().delete()
+    assert audit_chain_verify() == []  # an empty trail holds
+    audit_record(action="test.after_flush")
+    assert AuditChainHead.objects.count() == 8
+    assert audit_chain_verify() == []
+
+
+def test_a_missing_head_beside_records_is_a_problem(trail):
+    shard = trail[0].shard
+    AuditChainHead.objects.filter(shard=shard).delete()
+    assert any(p.shard == shard and "head missing" in p.problem for p in audit_chain_verify())
