@@ -259,3 +259,26 @@ LOGGING = {
         "django.server": {"level": "INFO"},
     },
 }
+
+# --- accounts (KYC/KYB, OTP, the three passwords) ------------------------------
+# A comma-separated FIELD_ENCRYPTION_KEY lists the keys of a rotation (the
+# first encrypts, all decrypt); the library wants a list for that.
+if "," in FIELD_ENCRYPTION_KEY:
+    FIELD_ENCRYPTION_KEY = [k.strip() for k in FIELD_ENCRYPTION_KEY.split(",") if k.strip()]  # type: ignore[assignment]
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]
+LOGIN_LOCKOUT_ATTEMPTS = env_int("LOGIN_LOCKOUT_ATTEMPTS", 10)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 30 * 60)
+PAYMENT_PASSWORD_MAX_ATTEMPTS = env_int("PAYMENT_PASSWORD_MAX_ATTEMPTS", 5)
+PAYMENT_PASSWORD_LOCK_SECONDS = env_int("PAYMENT_PASSWORD_LOCK_SECONDS", 24 * 60 * 60)
+OPERATOR_PIN_MAX_ATTEMPTS = env_int("OPERATOR_PIN_MAX_ATTEMPTS", 5)
+OPERATOR_PIN_LOCK_SECONDS = env_int("OPERATOR_PIN_LOCK_SECONDS", 30 * 60)
+OTP_STEP_UP_SECONDS = env_int("OTP_STEP_UP_SECONDS", 5 * 60)
+OTP_TOTP_ISSUER = "Anfu 安付"
+KYC_DOCUMENT_MAX_BYTES = env_int("KYC_DOCUMENT_MAX_BYTES", 5 * 1024 * 1024)
+KYC_VALIDITY_DAYS = env_int("KYC_VALIDITY_DAYS", 2 * 365)
+WALLET_TOKEN_SECONDS = env_int("WALLET_TOKEN_SECONDS", 30 * 24 * 60 * 60)
+STAFF_INVITATION_SECONDS = env_int("STAFF_INVITATION_SECONDS", 7 * 24 * 60 * 60)
+CELERY_BEAT_SCHEDULE["accounts-kyc-expire"] = {
+    "task": "apps.accounts.tasks.kyc_expire_due",
+    "schedule": timedelta(hours=1),
+}

@@ -48,10 +48,14 @@ def test_it_answers_404_for_another_merchants_staff_member_in_api(owner, other_s
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_api_merchant_header_cannot_name_a_merchant_the_user_does_not_belong_to(owner, other_merchant, other_staff):
+def test_api_merchant_header_cannot_name_a_merchant_the_user_does_not_belong_to(
+    owner, other_merchant, other_staff
+):
     api = APIClient()
     api.force_authenticate(owner)
-    response = api.get("/api/v1/merchant/staff/", headers={"Anfu-Merchant": str(other_merchant.public_id)})
+    response = api.get(
+        "/api/v1/merchant/staff/", headers={"Anfu-Merchant": str(other_merchant.public_id)}
+    )
     assert response.status_code == 404
 
 
@@ -63,12 +67,18 @@ def test_api_list_is_scoped_to_the_current_merchant(owner, own_staff, other_staf
     assert str(other_staff.public_id) not in ids
 
 
-def test_a_member_of_two_merchants_switches_between_them(client, owner, other_merchant, other_staff):
+def test_a_member_of_two_merchants_switches_between_them(
+    client, owner, other_merchant, other_staff
+):
     MembershipFactory(merchant=other_merchant, user=owner, role="manager")
     client.force_login(owner)
-    assert client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 404
+    assert (
+        client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 404
+    )
     client.post(reverse("portal:merchant-switch"), {"merchant": str(other_merchant.public_id)})
-    assert client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 200
+    assert (
+        client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 200
+    )
 
 
 def test_a_cashier_may_not_open_the_staff_pages(client, cashier):
@@ -79,7 +89,7 @@ def test_a_cashier_may_not_open_the_staff_pages(client, cashier):
 def test_scoped_views_cannot_override_get_queryset():
     with pytest.raises(TypeError, match="refine_queryset"):
 
-        class Widening(TenantScopedMixin):  # noqa: F841
+        class Widening(TenantScopedMixin):
             model = Membership
 
             def get_queryset(self):
@@ -97,4 +107,6 @@ def test_isolation_holds_on_postgres(client, owner, other_staff):
 
     assert connection.vendor == "postgresql"
     client.force_login(owner)
-    assert client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 404
+    assert (
+        client.get(reverse("portal:staff-detail", args=[other_staff.public_id])).status_code == 404
+    )

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from apps.accounts.demo import demo_kyb_approve
 from apps.accounts.models import Membership, Merchant, Role, User
 from apps.accounts.services import membership_add, merchant_create
 
@@ -17,7 +18,13 @@ DEMO_MERCHANTS = [
     ("山海书店 Shanhai Books", "5942", "shanhai"),
 ]
 # Each later app appends a dotted path to a function(stdout) that seeds its part.
-DEMO_SEEDERS: list[str] = []
+DEMO_SEEDERS: list[str] = [
+    "apps.accounts.demo.demo_payers_seed",
+    "apps.risk.demo.demo_risk_seed",
+    "apps.transactions.demo.demo_wallets_seed",
+    "apps.terminals.demo.demo_terminals_seed",
+    "apps.transactions.demo.demo_payments_seed",
+]
 
 
 class Command(BaseCommand):
@@ -29,7 +36,9 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_PASSWORD", "anfu-demo-2026")
         with transaction.atomic():
             if not User.objects.filter(email="compliance@anfu.test").exists():
-                User.objects.create_superuser("compliance@anfu.test", password, display_name="合规 Compliance")
+                User.objects.create_superuser(
+                    "compliance@anfu.test", password, display_name="合规 Compliance"
+                )
             for name, mcc, slug in DEMO_MERCHANTS:
                 self._merchant(name, mcc, slug, password)
         for path in DEMO_SEEDERS:
@@ -37,6 +46,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  portal login: owner@lime.test / {password}")
         self.stdout.write(f"  admin login:  compliance@anfu.test / {password}  (at /admin/)")
+        self.stdout.write(
+            "  every staff sign-in needs an authenticator code: the first portal sign-in sets one up"
+        )
 
     def _merchant(self, name: str, mcc: str, slug: str, password: str) -> None:
         owner_email = f"owner@{slug}.test"
@@ -44,8 +56,13 @@ class Command(BaseCommand):
             return
         owner = User.objects.create_user(owner_email, password, display_name=f"{slug} owner")
         merchant = merchant_create(name=name, owner=owner, mcc=mcc)
-        Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.ACTIVE)
+        # The real KYB flow (generated identities): approval makes it ACTIVE.
+        compliance = User.objects.get(email="compliance@anfu.test")
+        demo_kyb_approve(merchant=merchant, owner=owner, slug=slug, mcc=mcc, compliance=compliance)
+        assert Merchant.objects.get(pk=merchant.pk).status == Merchant.Status.ACTIVE
         for role in (Role.MANAGER, Role.CASHIER, Role.VIEWER):
-            user = User.objects.create_user(f"{role}@{slug}.test", password, display_name=f"{slug} {role}")
+            user = User.objects.create_user(
+                f"{role}@{slug}.test", password, display_name=f"{slug} {role}"
+            )
             membership_add(merchant=merchant, user=user, role=role, actor=owner)
         assert Membership.objects.for_merchant(merchant).count() == 4

@@ -36,6 +36,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("compliance staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Login lockout (apps.accounts.backends): failures since the last success,
+    # and the end of the current lock.
+    failed_login_count = models.PositiveIntegerField(default=0, editable=False)
+    login_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -66,7 +70,9 @@ class Merchant(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=200)
-    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ONBOARDING)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.ONBOARDING
+    )
     mcc = models.CharField(_("merchant category code"), max_length=4, blank=True)
     # Merchant discount rate in basis points (38 = 0.38%).
     discount_rate_bp = models.PositiveIntegerField(_("discount rate (bp)"), default=38)
@@ -76,7 +82,10 @@ class Merchant(models.Model):
         verbose_name = _("merchant")
         verbose_name_plural = _("merchants")
         constraints = [
-            models.CheckConstraint(condition=models.Q(discount_rate_bp__lte=10_000), name="merchant_rate_at_most_100pct"),
+            models.CheckConstraint(
+                condition=models.Q(discount_rate_bp__lte=10_000),
+                name="merchant_rate_at_most_100pct",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,11 +103,27 @@ class Role(models.TextChoices):
 # navigation, the views and the API alike.
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(
-        {"view_dashboard", "view_transactions", "refund", "view_statements", "manage_staff",
-         "manage_terminals", "withdraw", "manage_merchant", "view_activity"}
+        {
+            "view_dashboard",
+            "view_transactions",
+            "refund",
+            "view_statements",
+            "manage_staff",
+            "manage_terminals",
+            "withdraw",
+            "manage_merchant",
+            "view_activity",
+        }
     ),
     Role.MANAGER: frozenset(
-        {"view_dashboard", "view_transactions", "refund", "view_statements", "manage_staff", "manage_terminals"}
+        {
+            "view_dashboard",
+            "view_transactions",
+            "refund",
+            "view_statements",
+            "manage_staff",
+            "manage_terminals",
+        }
     ),
     Role.CASHIER: frozenset({"view_dashboard", "view_transactions", "set_operator_pin"}),
     Role.VIEWER: frozenset({"view_dashboard", "view_transactions", "view_statements"}),
@@ -117,7 +142,11 @@ class Membership(TenantOwnedModel):
     class Meta:
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
-        constraints = [models.UniqueConstraint(fields=["merchant", "user"], name="membership_unique_per_merchant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "user"], name="membership_unique_per_merchant"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()}"
@@ -144,8 +173,13 @@ class Shop(TenantOwnedModel):
         verbose_name = _("shop")
         verbose_name_plural = _("shops")
         constraints = [
-            models.CheckConstraint(condition=models.Q(latitude__gte=-90, latitude__lte=90), name="shop_latitude_range"),
-            models.CheckConstraint(condition=models.Q(longitude__gte=-180, longitude__lte=180), name="shop_longitude_range"),
+            models.CheckConstraint(
+                condition=models.Q(latitude__gte=-90, latitude__lte=90), name="shop_latitude_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(longitude__gte=-180, longitude__lte=180),
+                name="shop_longitude_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -165,7 +199,10 @@ class Payer(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="payer")
     account_class = models.CharField(
-        _("account class"), max_length=4, choices=AccountClass.choices, default=AccountClass.UNVERIFIED
+        _("account class"),
+        max_length=4,
+        choices=AccountClass.choices,
+        default=AccountClass.UNVERIFIED,
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -183,7 +220,9 @@ class OperatorPin(TenantOwnedModel):
     the merchant's terminals so they can check sign-ins offline; the server
     checks it for refunds and voids. See apps/accounts/pins.py."""
 
-    membership = models.OneToOneField(Membership, on_delete=models.PROTECT, related_name="operator_pin")
+    membership = models.OneToOneField(
+        Membership, on_delete=models.PROTECT, related_name="operator_pin"
+    )
     salt = models.CharField(max_length=64)
     iterations = models.PositiveIntegerField()
     verifier = models.CharField(max_length=128)
