@@ -282,3 +282,42 @@ CELERY_BEAT_SCHEDULE["accounts-kyc-expire"] = {
     "task": "apps.accounts.tasks.kyc_expire_due",
     "schedule": timedelta(hours=1),
 }
+
+# --- terminals (apps.terminals) ----------------------------------------------
+# The server's keys for the terminal API (DESIGN.md §5, docs/terminal-api.md):
+# base64 of raw 32-byte private keys (Ed25519 for signing responses, X25519
+# for the sealed-box secrets terminals send). Comma separated while rotating:
+# the first is current (signs / is encrypted to); the others stay published
+# and accepted for the grace period. Key ids derive from the public keys.
+TERMINAL_SIGNING_KEYS = [
+    k.strip()
+    for k in _dev.get(
+        "TERMINAL_SIGNING_KEYS", "p4JrJSGVA5hPsI1uB8ibTdDtgj3T3C/FrVyZLxNRdF4="
+    ).split(",")
+    if k.strip()
+]
+TERMINAL_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in _dev.get(
+        "TERMINAL_ENCRYPTION_KEYS", "5ikNnExBJqfLc6ke6YA4fKOGKa8KZXzoMNeQHALmYh4="
+    ).split(",")
+    if k.strip()
+]
+_dev.refuse_unless(DEBUG)
+# A signature's `created` may differ from the server clock by at most this.
+TERMINAL_CLOCK_SKEW_SECONDS = env_int("TERMINAL_CLOCK_SKEW_SECONDS", 300)
+TERMINAL_ACTIVATION_CODE_TTL_SECONDS = env_int("TERMINAL_ACTIVATION_CODE_TTL_SECONDS", 15 * 60)
+# After a terminal key rotation the previous key keeps working this long.
+TERMINAL_KEY_GRACE_SECONDS = env_int("TERMINAL_KEY_GRACE_SECONDS", 24 * 60 * 60)
+# This many signature failures or replays from one terminal within the window
+# suspend it (and raise a critical security event).
+TERMINAL_FAILURE_BURST_LIMIT = env_int("TERMINAL_FAILURE_BURST_LIMIT", 20)
+TERMINAL_FAILURE_BURST_WINDOW = env_int("TERMINAL_FAILURE_BURST_WINDOW", 300)
+# Signed requests per terminal per minute.
+TERMINAL_RATE_LIMIT = env_int("TERMINAL_RATE_LIMIT", 600)
+# bench/signing.py only: mounts the no-op endpoint unsigned at /api/v1/bench/ping.
+TERMINAL_BENCH_ENDPOINTS = env_bool("TERMINAL_BENCH_ENDPOINTS", default=False)
+CELERY_BEAT_SCHEDULE["terminals-nonce-cleanup"] = {
+    "task": "apps.terminals.tasks.terminal_nonces_prune",
+    "schedule": timedelta(minutes=10),
+}

@@ -7,3 +7,9 @@ class TerminalsConfig(AppConfig):
     name = "apps.terminals"
     label = "terminals"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the signing scheme with drf-spectacular, and the periodic
+        # task with Celery wherever the schedule is read.
+        from apps.terminals import tasks  # noqa: F401
+        from apps.terminals.api import schema  # noqa: F401

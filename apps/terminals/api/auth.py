@@ -1,0 +1,140 @@
+"""Request authentication of the terminal API: every request is signed by an
+active terminal (RFC 9421, DESIGN.md §5). Reusable by every terminal
+endpoint through `TerminalAPIView` (apps/terminals/api/base.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authentication import BaseAuthentication
+
+from apps.accounts.models import Merchant
+from apps.core.api import ApiError
+from apps.terminals.api.messages import DjangoRequestMessage
+from apps.terminals.crypto import ed25519_public_key
+from apps.terminals.models import Terminal
+from apps.terminals.replay import signed_request_admit
+from apps.terminals.selectors import terminal_with_valid_keys
+from apps.terminals.services import terminal_seen, terminal_signature_failure_record
+from apps.terminals.signing import (
+    SignatureError,
+    created_check,
+    request_signature_input_parse,
+    request_verify,
+)
+
+SIGNATURE_STATUS = {
+    "signature_missing": 401,
+    "signature_malformed": 401,
+    "signature_unknown_key": 401,
+    "signature_invalid": 401,
+    "digest_mismatch": 401,
+    "signature_expired": 401,
+    "signature_replayed": 401,
+    "terminal_inactive": 403,
+    "merchant_not_active": 403,
+}
+# last_seen_at is written at most this often per terminal.
+LAST_SEEN_SECONDS = 60
+# Failures that count towards the burst that suspends a terminal.
+BURST_CODES = {"signature_invalid", "digest_mismatch", "signature_expired", "signature_replayed"}
+
+
+class TerminalPrincipal(AnonymousUser):
+    """request.user of a signed terminal request: no user account, no
+    permissions, but authenticated (as the terminal). `public_id` makes audit
+    records name the terminal."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self.public_id = f"terminal:{terminal.public_id}"
+
+    @property
+    def is_authenticated(self) -> bool:  # type: ignore[override]
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:  # type: ignore[override]
+        return False
+
+    def __str__(self) -> str:
+        return f"terminal {self.terminal.serial_number}"
+
+
+def signature_error(code: str, message: str) -> ApiError:
+    return ApiError(code, message, status_code=SIGNATURE_STATUS.get(code, 401))
+
+
+def terminal_request_authenticate(request: Any) -> Terminal:
+    """Verifies a Django request's signature; returns the active terminal.
+    Raises ApiError with the failure's own code (docs/api-errors.md)."""
+    body = request.body
+    terminal: Terminal | None = None
+    key_id = ""
+    try:
+        parsed = request_signature_input_parse(request.headers, has_body=bool(body))
+        key_id = parsed.key_id
+        found = terminal_with_valid_keys(key_id=key_id)
+        if found is None:
+            raise SignatureError("signature_unknown_key", "The keyid names no terminal.")
+        terminal, public_keys = found
+        if terminal.status != Terminal.Status.ACTIVE:
+            raise SignatureError("terminal_inactive", f"This terminal is {terminal.status}.")
+        if terminal.merchant.status != Merchant.Status.ACTIVE:
+            raise SignatureError("merchant_not_active", "This terminal's merchant is not active.")
+        if not public_keys:
+            raise SignatureError("signature_unknown_key", "This terminal has no valid key.")
+        created_check(
+            parsed.created, skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS, now=time.time()
+        )
+        request_verify(
+            DjangoRequestMessage(request),
+            key_id=key_id,
+            public_keys=[ed25519_public_key(k) for k in public_keys],
+            body=body,
+            skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS,
+        )
+        # Claimed only after the signature verifies, so nobody can burn a
+        # genuine terminal's nonces with forged requests.
+        admission = signed_request_admit(
+            scope=str(terminal.public_id),
+            nonce=parsed.nonce,
+            rate_limit=settings.TERMINAL_RATE_LIMIT,
+            seen_every=LAST_SEEN_SECONDS,
+        )
+        if not admission.nonce_fresh:
+            raise SignatureError("signature_replayed", "This nonce was already used.")
+    except SignatureError as exc:
+        if exc.code in BURST_CODES or exc.code == "signature_unknown_key":
+            terminal_signature_failure_record(
+                terminal=terminal if exc.code in BURST_CODES else None,
+                code=exc.code,
+                key_id=key_id,
+                request=request,
+            )
+        raise signature_error(exc.code, exc.message) from None
+    if admission.retry_after is not None:
+        raise ApiError(
+            "rate_limited",
+            f"Too many requests from this terminal; retry after {admission.retry_after} s.",
+            status_code=429,
+        )
+    if admission.seen_due:
+        terminal_seen(terminal=terminal)
+    return terminal
+
+
+class TerminalSignatureAuthentication(BaseAuthentication):
+    """DRF authentication: sets request.terminal (on the DRF request and the
+    underlying Django request) and request.user to a TerminalPrincipal."""
+
+    def authenticate(self, request: Any) -> tuple[TerminalPrincipal, Terminal]:
+        terminal = terminal_request_authenticate(request._request)
+        request._request.terminal = terminal
+        return TerminalPrincipal(terminal), terminal
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Signature realm="anfu-terminal"'

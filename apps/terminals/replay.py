@@ -1,0 +1,87 @@
+"""The nonce replay cache: a nonce is accepted once per scope (a terminal id,
+or "activation") within the replay window.
+
+With REDIS_URL, one `SET key 1 NX EX ttl` shared by every web process; with
+no Redis (the embedded setup), a unique row in the database, which is just
+as atomic, pruned by `terminal_nonces_prune`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.ratelimit import rate_limit_hit
+from apps.terminals.models import TerminalNonce
+
+
+def replay_window_seconds() -> int:
+    # `created` may lie up to the skew on either side of the server clock, so
+    # a nonce must be remembered for twice the skew to outlive its signature.
+    return 2 * settings.TERMINAL_CLOCK_SKEW_SECONDS
+
+
+def nonce_claim(*, scope: str, nonce: str) -> bool:
+    """True the first time (scope, nonce) is seen in the window, else False."""
+    ttl = replay_window_seconds()
+    if settings.REDIS_URL:
+        return bool(cache.add(f"tnonce:{scope}:{nonce}", 1, timeout=ttl))
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            TerminalNonce.objects.create(
+                scope=scope, nonce=nonce, expires_at=now + datetime.timedelta(seconds=ttl)
+            )
+        return True
+    except IntegrityError:
+        pass
+    # An expired row not yet pruned does not count as a replay.
+    with transaction.atomic():
+        taken = TerminalNonce.objects.filter(scope=scope, nonce=nonce, expires_at__lt=now).update(
+            expires_at=now + datetime.timedelta(seconds=ttl)
+        )
+    return taken == 1
+
+
+def nonces_prune() -> int:
+    deleted, _ = TerminalNonce.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What one verified signed request claims at once: its nonce, one hit of
+    the terminal's rate limit, and (once a minute) its last-seen stamp."""
+
+    nonce_fresh: bool
+    retry_after: int | None
+    seen_due: bool
+
+
+def signed_request_admit(*, scope: str, nonce: str, rate_limit: int, seen_every: int) -> Admission:
+    """With Redis, one round trip (a pipeline: SET NX EX, INCR + EXPIRE,
+    SET NX EX); a signed request would otherwise pay five."""
+    now = int(time.time())
+    window_start = now - now % 60
+    if not settings.REDIS_URL:
+        retry_after = rate_limit_hit("terminal", scope, rate_limit, 60)
+        seen_due = bool(cache.add(f"terminal-seen:{scope}", 1, timeout=seen_every))
+        return Admission(nonce_claim(scope=scope, nonce=nonce), retry_after, seen_due)
+    nonce_key = cache.make_and_validate_key(f"tnonce:{scope}:{nonce}")
+    rate_key = cache.make_and_validate_key(f"rl:terminal:{scope}:{window_start}")
+    seen_key = cache.make_and_validate_key(f"terminal-seen:{scope}")
+    client = cache._cache.get_client(nonce_key, write=True)  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
+    pipe.set(nonce_key, 1, nx=True, ex=replay_window_seconds())
+    pipe.incr(rate_key)
+    pipe.expire(rate_key, 61)
+    pipe.set(seen_key, 1, nx=True, ex=seen_every)
+    nonce_set, count, _expire, seen_set = pipe.execute()
+    retry_after = max(1, window_start + 60 - now) if count > rate_limit else None
+    return Admission(bool(nonce_set), retry_after, bool(seen_set))

@@ -1,0 +1,389 @@
+"""What request and response signing cost (DESIGN.md §5).
+
+Starts gunicorn on 127.0.0.1 with the terminal API, activates a terminal,
+then drives, in alternating rounds over real HTTP, the signed no-op
+GET /api/v1/terminal/ping (request signed by the terminal and verified by
+the server, answer signed by the server and verified by the client) and its
+unsigned twin GET /api/v1/bench/ping (TERMINAL_BENCH_ENDPOINTS=1). It also
+times the server-side verification of one signed request in-process.
+
+    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 2] [--clients 4] [--workers 2]
+
+Database: a scratch PostgreSQL database (created and dropped) on the server
+DATABASE_URL names, when set; else a temporary SQLite file. REDIS_URL, when set,
+holds the replay cache and rate limits, as in production. Stops by itself;
+the last line is JSON with every figure and its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_OVERHEAD_PCT = 15.0
+
+
+def _environment(tmp: str) -> dict[str, str]:
+    # The same per-run random secrets the test suite uses; production-like
+    # otherwise (DEBUG off), with the limits out of the measurement's way.
+    import tests.testenv  # noqa: F401  (sets os.environ defaults)
+
+    env = dict(os.environ)
+    env.update(
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        TERMINAL_BENCH_ENDPOINTS="1",
+        RATE_LIMIT_API="100000000",
+        TERMINAL_RATE_LIMIT="100000000",
+        ANFU_VAR_DIR=tmp,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        CELERY_TASK_ALWAYS_EAGER="1",
+    )
+    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    if env["DATABASE_URL"].startswith("postgres"):
+        env["DATABASE_URL"] = _scratch_postgres(env["DATABASE_URL"], create=True)
+    env["CACHE_KEY_PREFIX"] = f"bench-signing-{os.getpid()}"
+    return env
+
+
+def _scratch_postgres(url: str, *, create: bool) -> str:
+    """A scratch database next to DATABASE_URL's (created, or dropped), so a
+    run never touches real data and never meets an earlier run's keys."""
+    import psycopg
+
+    base, _name = url.rsplit("/", 1)
+    scratch = f"anfu_bench_signing_{os.getpid()}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {scratch}")
+        if create:
+            conn.execute(f"CREATE DATABASE {scratch}")
+    return f"{base}/{scratch}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _setup_terminal() -> str:
+    """An active merchant with a shop and a registered terminal; its code."""
+    from apps.accounts.models import Merchant, Shop, User
+    from apps.terminals.services import terminal_register
+
+    merchant = Merchant.objects.create(name="Bench merchant", status=Merchant.Status.ACTIVE)
+    shop = Shop.objects.create(
+        merchant=merchant,
+        name="Bench shop",
+        address="bench",
+        latitude="31.2304",
+        longitude="121.4737",
+    )
+    actor = User.objects.create_user(f"bench-{time.time_ns()}@bench.test", None)
+    _terminal, code = terminal_register(
+        merchant=merchant, shop=shop, serial_number=f"BENCH-{time.time_ns()}", actor=actor
+    )
+    return code
+
+
+def _verify_cost(state_path: str, iterations: int) -> tuple[float, float]:
+    """Server-side µs per verification (parse + Ed25519 verify + digest) and
+    per response signature, in-process, without HTTP or database."""
+    import requests
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
+    from apps.terminals.client import TerminalClient
+    from apps.terminals.crypto import ed25519_public_key, server_signing_keys
+    from apps.terminals.signing import (
+        request_sign,
+        request_signature_input_parse,
+        request_verify,
+        response_sign,
+    )
+
+    client = TerminalClient("http://127.0.0.1", state_path)
+    body = json.dumps({"latitude": "31.2304", "longitude": "121.4737"}).encode()
+    prepared = requests.Request(
+        "POST",
+        "http://127.0.0.1/api/v1/terminal/heartbeat",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    ).prepare()
+    request_sign(prepared, private_key=client.private_key, key_id=client.terminal_id, body=body)
+    django_request = RequestFactory().post(
+        "/api/v1/terminal/heartbeat",
+        data=body,
+        content_type="application/json",
+        SERVER_NAME="127.0.0.1",
+        **{
+            f"HTTP_{k.upper().replace('-', '_')}": v
+            for k, v in prepared.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        },
+    )
+    public_keys = [ed25519_public_key(client.public_key_b64)]
+    started = time.perf_counter()
+    for _ in range(iterations):
+        parsed = request_signature_input_parse(django_request.headers, has_body=True)
+        request_verify(
+            DjangoRequestMessage(django_request),
+            key_id=parsed.key_id,
+            public_keys=public_keys,
+            body=django_request.body,
+            skew_seconds=300,
+        )
+    verify_us = (time.perf_counter() - started) / iterations * 1e6
+    key = server_signing_keys()[0]
+    started = time.perf_counter()
+    for _ in range(iterations):
+        response = HttpResponse(b'{"ok":true}', content_type="application/json")
+        response_sign(
+            DjangoResponseMessage(response, DjangoRequestMessage(django_request, with_url=False)),
+            private_key=key.private_key,
+            key_id=key.key_id,
+            body=response.content,
+        )
+    sign_us = (time.perf_counter() - started) / iterations * 1e6
+    return verify_us, sign_us
+
+
+def _server_cost(state_path: str, iterations: int) -> tuple[float, float]:
+    """Server-side µs per request, in-process (Django's test client: no
+    network, no client-side work): the unsigned no-op and the signed one
+    (verification, terminal lookup, nonce, rate limit, response signature)."""
+    import requests
+    from django.test import Client
+
+    from apps.terminals.client import TerminalClient
+    from apps.terminals.signing import request_sign
+
+    client = TerminalClient("http://127.0.0.1", state_path)
+    django_client = Client()
+    signed_headers = []
+    for _ in range(iterations):
+        prepared = requests.Request("GET", "http://127.0.0.1/api/v1/terminal/ping").prepare()
+        request_sign(prepared, private_key=client.private_key, key_id=client.terminal_id, body=None)
+        signed_headers.append({k: prepared.headers[k] for k in ("Signature", "Signature-Input")})
+    started = time.perf_counter()
+    for _ in range(iterations):
+        django_client.get("/api/v1/bench/ping", SERVER_NAME="127.0.0.1")
+    unsigned_us = (time.perf_counter() - started) / iterations * 1e6
+    started = time.perf_counter()
+    for headers in signed_headers:
+        response = django_client.get(
+            "/api/v1/terminal/ping", headers=headers, SERVER_NAME="127.0.0.1"
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"signed ping failed in-process: {response.content!r}")
+    signed_us = (time.perf_counter() - started) / iterations * 1e6
+    return unsigned_us, signed_us
+
+
+def _load(args: tuple[str, str, str, float]) -> tuple[int, int]:
+    """One client process: requests back to back until the deadline.
+
+    Signed mode measures the server, not this load generator sharing its two
+    cores: the requests are signed before the clock starts (each with its own
+    nonce, well inside the 300 s window) and every answer's signature is
+    verified after the clock stops; an answer that does not verify counts as
+    an error. Terminals in the field sign and verify on their own CPUs."""
+    mode, base_url, state_path, seconds = args
+    import requests
+
+    from apps.terminals.client import TerminalClient, UntrustedResponse
+    from apps.terminals.signing import request_sign
+
+    ok = errors = 0
+    client = TerminalClient(base_url, state_path)
+    session = requests.Session()
+    presigned: list[requests.PreparedRequest] = []
+    if mode == "signed":
+        for _ in range(int(seconds * 600)):
+            prepared = requests.Request(
+                "GET", base_url + "/api/v1/terminal/ping", headers={"Accept": "application/json"}
+            ).prepare()
+            request_sign(
+                prepared, private_key=client.private_key, key_id=client.terminal_id, body=None
+            )
+            presigned.append(prepared)
+    answers: list[requests.Response] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if mode == "signed":
+                if not presigned:
+                    raise SystemExit("signed load ran out of pre-signed requests; raise the batch")
+                answers.append(session.send(presigned.pop(), timeout=10))
+                continue
+            status = session.get(base_url + "/api/v1/bench/ping", timeout=10).status_code
+        except requests.RequestException:  # a bench counts failures, it does not stop on them
+            errors += 1
+            continue
+        if status == 200:
+            ok += 1
+        else:
+            errors += 1
+    for answer in answers:
+        try:
+            client.verify_response(answer)
+        except UntrustedResponse:
+            errors += 1
+            continue
+        if answer.status_code == 200:
+            ok += 1
+        else:
+            errors += 1
+    return ok, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each mode, alternating")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--verify-iterations", type=int, default=2000)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="anfu-bench-signing-") as tmp:
+        env = _environment(tmp)
+        os.environ.update(env)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        import django
+
+        django.setup()
+        code = _setup_terminal()
+
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "config.wsgi",
+                "-w",
+                str(options.workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "--graceful-timeout",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            import requests
+
+            for _ in range(100):
+                try:
+                    if (
+                        requests.get(base_url + "/api/v1/terminal/time", timeout=5).status_code
+                        == 200
+                    ):
+                        break
+                except requests.RequestException:
+                    time.sleep(0.2)
+            else:
+                raise SystemExit("gunicorn did not start")
+
+            from apps.terminals.client import TerminalClient
+
+            state_path = f"{tmp}/pos.json"
+            TerminalClient(base_url, state_path).activate(code)
+            verify_us, sign_us = _verify_cost(state_path, options.verify_iterations)
+            server_unsigned_us, server_signed_us = _server_cost(
+                state_path, options.verify_iterations // 4
+            )
+
+            totals = {"signed": [0, 0, 0.0], "unsigned": [0, 0, 0.0]}
+            with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
+                pool.map(
+                    _load, [("unsigned", base_url, state_path, 1.0)] * options.clients
+                )  # warm-up
+                for _round in range(options.rounds):
+                    for mode in ("unsigned", "signed"):
+                        results = pool.map(
+                            _load, [(mode, base_url, state_path, options.seconds)] * options.clients
+                        )
+                        totals[mode][0] += sum(r[0] for r in results)
+                        totals[mode][1] += sum(r[1] for r in results)
+                        totals[mode][2] += options.seconds
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            if env["DATABASE_URL"].startswith("postgres"):
+                from django.db import connections
+
+                connections.close_all()
+                _scratch_postgres(env["DATABASE_URL"], create=False)
+
+    signed_rps = totals["signed"][0] / totals["signed"][2]
+    unsigned_rps = totals["unsigned"][0] / totals["unsigned"][2]
+    overhead_pct = (1 - signed_rps / unsigned_rps) * 100 if unsigned_rps else 100.0
+    database = env["DATABASE_URL"].split(":", 1)[0]
+    print(
+        f"database {database}, replay cache {'redis' if env.get('REDIS_URL') else 'database'}, "
+        f"{options.workers} gunicorn workers, {options.clients} client processes, "
+        f"{options.rounds} x {options.seconds:g} s per mode"
+    )
+    print(f"unsigned  {unsigned_rps:8.1f} req/s  ({totals['unsigned'][1]} errors)")
+    print(
+        f"signed    {signed_rps:8.1f} req/s  ({totals['signed'][1]} errors; both directions signed and verified)"
+    )
+    print(f"overhead  {overhead_pct:8.1f} %      (target < {TARGET_OVERHEAD_PCT:g} %)")
+    print(
+        f"server-side: {verify_us:.0f} µs per request verification, {sign_us:.0f} µs per response signature"
+    )
+    server_overhead_pct = (1 - server_unsigned_us / server_signed_us) * 100
+    print(
+        f"server-side, in-process: {server_unsigned_us:.0f} µs unsigned, {server_signed_us:.0f} µs signed "
+        f"({server_overhead_pct:.1f} % of a signed request's server time is signing)"
+    )
+    print(
+        json.dumps(
+            {
+                "signed_rps": round(signed_rps, 1),
+                "unsigned_rps": round(unsigned_rps, 1),
+                "overhead_pct": round(overhead_pct, 1),
+                "verify_us": round(verify_us, 1),
+                "response_sign_us": round(sign_us, 1),
+                "server_unsigned_us": round(server_unsigned_us, 1),
+                "server_signed_us": round(server_signed_us, 1),
+                "server_overhead_pct": round(server_overhead_pct, 1),
+                "errors": totals["signed"][1] + totals["unsigned"][1],
+                "database": database,
+                "replay_cache": "redis" if env.get("REDIS_URL") else "database",
+                "targets": {"overhead_pct_max": TARGET_OVERHEAD_PCT},
+                "overhead_within_target": overhead_pct < TARGET_OVERHEAD_PCT,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
