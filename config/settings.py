@@ -321,3 +321,17 @@ CELERY_BEAT_SCHEDULE["terminals-nonce-cleanup"] = {
     "task": "apps.terminals.tasks.terminal_nonces_prune",
     "schedule": timedelta(minutes=10),
 }
+
+# --- transactions (apps.transactions) ------------------------------------------
+# Payment codes expired for a day only ever fail to consume; prune them.
+CELERY_BEAT_SCHEDULE["transactions-payment-codes-purge"] = {
+    "task": "apps.transactions.tasks.payment_codes_purge",
+    "schedule": timedelta(hours=6),
+}
+# Idempotency-Key answers of the terminal API are kept this long (≥ 7 days:
+# terminals can be offline for days), then purged.
+IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 8)
+CELERY_BEAT_SCHEDULE["transactions-idempotency-purge"] = {
+    "task": "apps.transactions.tasks.idempotency_records_purge",
+    "schedule": timedelta(hours=6),
+}

@@ -7,3 +7,15 @@ class TransactionsConfig(AppConfig):
     name = "apps.transactions"
     label = "transactions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.risk.signals import hold_resolved
+
+        hold_resolved.connect(_hold_resolved, dispatch_uid="transactions.payment_hold_resolved")
+
+
+def _hold_resolved(sender, *, payment_public_id, result, actor=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    # Compliance (or expiry) moved a held payment's money: the payment follows.
+    from apps.transactions.services import payment_hold_resolved
+
+    payment_hold_resolved(payment_public_id=payment_public_id, result=result, actor=actor)

@@ -1,0 +1,80 @@
+"""The ledger's refusals. Each has a stable `code` the API layer can answer
+with (docs/api-errors.md, "Ledger")."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    code = "ledger_error"
+
+
+class InsufficientFunds(LedgerError):
+    code = "insufficient_funds"
+
+    def __init__(self, account_public_id: object, needed: int, message: str = "") -> None:
+        self.account_public_id = account_public_id
+        self.needed = needed
+        super().__init__(message or f"account {account_public_id} holds less than {needed}")
+
+
+class AccountFrozen(LedgerError):
+    code = "account_frozen"
+
+    def __init__(self, account_public_id: object) -> None:
+        self.account_public_id = account_public_id
+        super().__init__(f"account {account_public_id} is frozen")
+
+
+class UnbalancedEntry(LedgerError):
+    """A programming error: the lines offered to ledger_post are not a valid entry."""
+
+    code = "ledger_unbalanced"
+
+
+class DuplicateLedgerEvent(LedgerError):
+    """This business event (or idempotency key) already moved money of this kind."""
+
+    code = "ledger_duplicate_event"
+
+
+class CorrectionRefused(LedgerError):
+    """A refund, hold decision or reversal the original entry does not allow."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class PaymentCodeError(Exception):
+    code = "payment_code_invalid"
+
+
+class PaymentCodeUnknown(PaymentCodeError):
+    code = "payment_code_unknown"
+
+
+class PaymentCodeExpired(PaymentCodeError):
+    code = "payment_code_expired"
+
+
+class PaymentCodeUsed(PaymentCodeError):
+    code = "payment_code_used"
+
+
+class PayerNotVerified(PaymentCodeError):
+    code = "payer_not_verified"
+
+
+class PaymentError(Exception):
+    """A refused payment, refund, reversal or batch request. `code` is stable
+    (docs/api-errors.md, "Payments"); `status_code` is the HTTP status the
+    API answers with; `field` names the input at fault."""
+
+    def __init__(
+        self, code: str, message: str, *, status_code: int = 400, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.field = field
