@@ -335,3 +335,41 @@ CELERY_BEAT_SCHEDULE["transactions-idempotency-purge"] = {
     "task": "apps.transactions.tasks.idempotency_records_purge",
     "schedule": timedelta(hours=6),
 }
+
+# --- risk (apps.risk) ------------------------------------------------------
+# Held payments return to the payer when nobody decided within this time.
+RISK_HOLD_EXPIRY_HOURS = env_int("RISK_HOLD_EXPIRY_HOURS", 72)
+# At or above this amount (fen) a held payment needs two different approvers.
+RISK_SECOND_APPROVER_AMOUNT = env_int("RISK_SECOND_APPROVER_AMOUNT", 5_000_000)
+# A reviewer's lock on a case lasts this long.
+RISK_CASE_LOCK_MINUTES = env_int("RISK_CASE_LOCK_MINUTES", 15)
+# Velocity counters (Redis): connect/read timeout; on timeout velocity rules hold.
+RISK_REDIS_TIMEOUT_MS = env_int("RISK_REDIS_TIMEOUT_MS", 100)
+# A balance swing between two monitor runs is "sudden" above this many times
+# the account's typical change and above RISK_SWING_MIN_AMOUNT (fen).
+RISK_SWING_FACTOR = env_int("RISK_SWING_FACTOR", 20)
+RISK_SWING_MIN_AMOUNT = env_int("RISK_SWING_MIN_AMOUNT", 10_000_000)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "risk-balance-monitor": {
+            "task": "apps.risk.tasks.risk_balance_monitor",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-monitors-monitor": {
+            "task": "apps.risk.tasks.risk_monitors_monitor",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-holds-expire": {
+            "task": "apps.risk.tasks.risk_holds_expire",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-detectors-sweep": {
+            "task": "apps.risk.tasks.risk_detectors_sweep",
+            "schedule": timedelta(minutes=15),
+        },
+        "risk-counters-prune": {
+            "task": "apps.risk.tasks.risk_counters_prune",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
