@@ -373,3 +373,43 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- backups (apps.backups) ------------------------------------------------
+# age public keys the backups are encrypted to (comma separated). Public, not
+# secret; compliance can add more in the admin. The matching identities stay
+# offline; only restore and drill hosts set BACKUP_AGE_IDENTITY(_FILE).
+BACKUP_AGE_RECIPIENTS = env_list("BACKUP_AGE_RECIPIENTS", [])
+BACKUP_AGE_IDENTITY = env_str("BACKUP_AGE_IDENTITY", "") or ""
+BACKUP_AGE_IDENTITY_FILE = env_str("BACKUP_AGE_IDENTITY_FILE", "") or ""
+# Targets from the environment, e.g. "file:///srv/backups,s3://bucket/anfu/?endpoint=http://minio:9000"
+# (S3 keys from BACKUP_S3_ACCESS_KEY_ID / BACKUP_S3_SECRET_ACCESS_KEY, never from a URL).
+BACKUP_TARGETS = env_list("BACKUP_TARGETS", [])
+if not BACKUP_TARGETS:
+    # compose.yaml's variables: a mounted directory and the MinIO bucket.
+    if env_str("BACKUP_FS_PATH"):
+        BACKUP_TARGETS.append(f"file://{env_str('BACKUP_FS_PATH')}?name=local")
+    if env_str("BACKUP_S3_BUCKET"):
+        BACKUP_TARGETS.append(
+            f"s3://{env_str('BACKUP_S3_BUCKET')}/?name=s3&endpoint={env_str('BACKUP_S3_ENDPOINT_URL', '')}"
+        )
+BACKUP_SPOOL_DIR = Path(
+    env_str("BACKUP_SPOOL_DIR", str(VAR_DIR / "backup-spool")) or VAR_DIR / "backup-spool"
+)
+BACKUP_ZSTD_LEVEL = env_int("BACKUP_ZSTD_LEVEL", 3)
+BACKUP_SCRATCH_DB_PREFIX = env_str("BACKUP_SCRATCH_DB_PREFIX", "anfu_drill_") or "anfu_drill_"
+BACKUP_PG_BIN_DIR = env_str("BACKUP_PG_BIN_DIR", "") or ""
+BACKUP_RUN_TIMEOUT_HOURS = env_int("BACKUP_RUN_TIMEOUT_HOURS", 6)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # The schedule itself lives in BackupPolicy (editable by compliance);
+        # the tick only asks whether a backup or a drill is due.
+        "backups-tick": {
+            "task": "apps.backups.tasks.backup_tick",
+            "schedule": timedelta(minutes=10),
+        },
+        "backups-staleness": {
+            "task": "apps.backups.tasks.backup_staleness_check",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
