@@ -19,10 +19,14 @@ DEBUG = env_bool("DEBUG", default=False)
 # Development values exist so `make run` works on a fresh machine; with DEBUG
 # off, any of them still in use stops the process (DevSecrets.refuse_unless).
 _dev = DevSecrets()
-SECRET_KEY = _dev.get("DJANGO_SECRET_KEY", "dev-insecure-secret-key-do-not-use-in-production-000000")
+SECRET_KEY = _dev.get(
+    "DJANGO_SECRET_KEY", "dev-insecure-secret-key-do-not-use-in-production-000000"
+)
 # Fernet key for django-encrypted-model-fields; several, comma separated,
 # during a rotation (the first encrypts, all decrypt).
-FIELD_ENCRYPTION_KEY = _dev.get("FIELD_ENCRYPTION_KEY", "mAv2Yq8oQ3cGkX2E3n5o8pYlS0m1vJ9wQ4b7Zr6tUaE=")
+FIELD_ENCRYPTION_KEY = _dev.get(
+    "FIELD_ENCRYPTION_KEY", "mAv2Yq8oQ3cGkX2E3n5o8pYlS0m1vJ9wQ4b7Zr6tUaE="
+)
 # Keyed HMAC for blind indexes over encrypted PII (lookups, duplicate checks).
 BLIND_INDEX_KEY = _dev.get("BLIND_INDEX_KEY", "dev-insecure-blind-index-key")
 # Pepper for payment-password hashes (DESIGN.md §4).
@@ -34,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- apps ------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.accounts.apps.OTPAdminConfig",  # django.contrib.admin, OTP required
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,6 +63,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    # Outside everything that can answer an /api/v1/terminal/ request (rate
+    # limits, 404s, errors), so every such answer is signed.
+    "apps.terminals.middleware.TerminalResponseSigningMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.SecurityHeadersMiddleware",
@@ -98,7 +105,9 @@ TEMPLATES = [
 
 # --- data ------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'anfu.sqlite3'}") or ""
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -134,7 +143,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -238,7 +250,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # --- email -----------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "anfu@localhost")
 COMPLIANCE_EMAILS = env_list("COMPLIANCE_EMAILS", [])
@@ -251,36 +265,17 @@ LOGGING = {
     "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "INFO"},
     },
-}
-
-# --- accounts (KYC/KYB, OTP, the three passwords) ------------------------------
-# A comma-separated FIELD_ENCRYPTION_KEY lists the keys of a rotation (the
-# first encrypts, all decrypt); the library wants a list for that.
-if "," in FIELD_ENCRYPTION_KEY:
-    FIELD_ENCRYPTION_KEY = [k.strip() for k in FIELD_ENCRYPTION_KEY.split(",") if k.strip()]  # type: ignore[assignment]
-AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]
-LOGIN_LOCKOUT_ATTEMPTS = env_int("LOGIN_LOCKOUT_ATTEMPTS", 10)
-LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 30 * 60)
-PAYMENT_PASSWORD_MAX_ATTEMPTS = env_int("PAYMENT_PASSWORD_MAX_ATTEMPTS", 5)
-PAYMENT_PASSWORD_LOCK_SECONDS = env_int("PAYMENT_PASSWORD_LOCK_SECONDS", 24 * 60 * 60)
-OPERATOR_PIN_MAX_ATTEMPTS = env_int("OPERATOR_PIN_MAX_ATTEMPTS", 5)
-OPERATOR_PIN_LOCK_SECONDS = env_int("OPERATOR_PIN_LOCK_SECONDS", 30 * 60)
-OTP_STEP_UP_SECONDS = env_int("OTP_STEP_UP_SECONDS", 5 * 60)
-OTP_TOTP_ISSUER = "Anfu 安付"
-KYC_DOCUMENT_MAX_BYTES = env_int("KYC_DOCUMENT_MAX_BYTES", 5 * 1024 * 1024)
-KYC_VALIDITY_DAYS = env_int("KYC_VALIDITY_DAYS", 2 * 365)
-WALLET_TOKEN_SECONDS = env_int("WALLET_TOKEN_SECONDS", 30 * 24 * 60 * 60)
-STAFF_INVITATION_SECONDS = env_int("STAFF_INVITATION_SECONDS", 7 * 24 * 60 * 60)
-CELERY_BEAT_SCHEDULE["accounts-kyc-expire"] = {
-    "task": "apps.accounts.tasks.kyc_expire_due",
-    "schedule": timedelta(hours=1),
 }
 
 # --- terminals (apps.terminals) ----------------------------------------------
@@ -322,57 +317,28 @@ CELERY_BEAT_SCHEDULE["terminals-nonce-cleanup"] = {
     "schedule": timedelta(minutes=10),
 }
 
-# --- transactions (apps.transactions) ------------------------------------------
-# Payment codes expired for a day only ever fail to consume; prune them.
-CELERY_BEAT_SCHEDULE["transactions-payment-codes-purge"] = {
-    "task": "apps.transactions.tasks.payment_codes_purge",
-    "schedule": timedelta(hours=6),
+# --- accounts (KYC/KYB, OTP, the three passwords) ------------------------------
+# A comma-separated FIELD_ENCRYPTION_KEY lists the keys of a rotation (the
+# first encrypts, all decrypt); the library wants a list for that.
+if "," in FIELD_ENCRYPTION_KEY:
+    FIELD_ENCRYPTION_KEY = [k.strip() for k in FIELD_ENCRYPTION_KEY.split(",") if k.strip()]  # type: ignore[assignment]
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LockoutModelBackend"]
+LOGIN_LOCKOUT_ATTEMPTS = env_int("LOGIN_LOCKOUT_ATTEMPTS", 10)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 30 * 60)
+PAYMENT_PASSWORD_MAX_ATTEMPTS = env_int("PAYMENT_PASSWORD_MAX_ATTEMPTS", 5)
+PAYMENT_PASSWORD_LOCK_SECONDS = env_int("PAYMENT_PASSWORD_LOCK_SECONDS", 24 * 60 * 60)
+OPERATOR_PIN_MAX_ATTEMPTS = env_int("OPERATOR_PIN_MAX_ATTEMPTS", 5)
+OPERATOR_PIN_LOCK_SECONDS = env_int("OPERATOR_PIN_LOCK_SECONDS", 30 * 60)
+OTP_STEP_UP_SECONDS = env_int("OTP_STEP_UP_SECONDS", 5 * 60)
+OTP_TOTP_ISSUER = "Anfu 安付"
+KYC_DOCUMENT_MAX_BYTES = env_int("KYC_DOCUMENT_MAX_BYTES", 5 * 1024 * 1024)
+KYC_VALIDITY_DAYS = env_int("KYC_VALIDITY_DAYS", 2 * 365)
+WALLET_TOKEN_SECONDS = env_int("WALLET_TOKEN_SECONDS", 30 * 24 * 60 * 60)
+STAFF_INVITATION_SECONDS = env_int("STAFF_INVITATION_SECONDS", 7 * 24 * 60 * 60)
+CELERY_BEAT_SCHEDULE["accounts-kyc-expire"] = {
+    "task": "apps.accounts.tasks.kyc_expire_due",
+    "schedule": timedelta(hours=1),
 }
-# Idempotency-Key answers of the terminal API are kept this long (≥ 7 days:
-# terminals can be offline for days), then purged.
-IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 8)
-CELERY_BEAT_SCHEDULE["transactions-idempotency-purge"] = {
-    "task": "apps.transactions.tasks.idempotency_records_purge",
-    "schedule": timedelta(hours=6),
-}
-
-# --- risk (apps.risk) ------------------------------------------------------
-# Held payments return to the payer when nobody decided within this time.
-RISK_HOLD_EXPIRY_HOURS = env_int("RISK_HOLD_EXPIRY_HOURS", 72)
-# At or above this amount (fen) a held payment needs two different approvers.
-RISK_SECOND_APPROVER_AMOUNT = env_int("RISK_SECOND_APPROVER_AMOUNT", 5_000_000)
-# A reviewer's lock on a case lasts this long.
-RISK_CASE_LOCK_MINUTES = env_int("RISK_CASE_LOCK_MINUTES", 15)
-# Velocity counters (Redis): connect/read timeout; on timeout velocity rules hold.
-RISK_REDIS_TIMEOUT_MS = env_int("RISK_REDIS_TIMEOUT_MS", 100)
-# A balance swing between two monitor runs is "sudden" above this many times
-# the account's typical change and above RISK_SWING_MIN_AMOUNT (fen).
-RISK_SWING_FACTOR = env_int("RISK_SWING_FACTOR", 20)
-RISK_SWING_MIN_AMOUNT = env_int("RISK_SWING_MIN_AMOUNT", 10_000_000)
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "risk-balance-monitor": {
-            "task": "apps.risk.tasks.risk_balance_monitor",
-            "schedule": timedelta(minutes=5),
-        },
-        "risk-monitors-monitor": {
-            "task": "apps.risk.tasks.risk_monitors_monitor",
-            "schedule": timedelta(minutes=5),
-        },
-        "risk-holds-expire": {
-            "task": "apps.risk.tasks.risk_holds_expire",
-            "schedule": timedelta(minutes=5),
-        },
-        "risk-detectors-sweep": {
-            "task": "apps.risk.tasks.risk_detectors_sweep",
-            "schedule": timedelta(minutes=15),
-        },
-        "risk-counters-prune": {
-            "task": "apps.risk.tasks.risk_counters_prune",
-            "schedule": timedelta(hours=1),
-        },
-    }
-)
 
 # --- backups (apps.backups) ------------------------------------------------
 # age public keys the backups are encrypted to (comma separated). Public, not
@@ -413,3 +379,55 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- risk (apps.risk) ------------------------------------------------------
+# Held payments return to the payer when nobody decided within this time.
+RISK_HOLD_EXPIRY_HOURS = env_int("RISK_HOLD_EXPIRY_HOURS", 72)
+# At or above this amount (fen) a held payment needs two different approvers.
+RISK_SECOND_APPROVER_AMOUNT = env_int("RISK_SECOND_APPROVER_AMOUNT", 5_000_000)
+# A reviewer's lock on a case lasts this long.
+RISK_CASE_LOCK_MINUTES = env_int("RISK_CASE_LOCK_MINUTES", 15)
+# Velocity counters (Redis): connect/read timeout; on timeout velocity rules hold.
+RISK_REDIS_TIMEOUT_MS = env_int("RISK_REDIS_TIMEOUT_MS", 100)
+# A balance swing between two monitor runs is "sudden" above this many times
+# the account's typical change and above RISK_SWING_MIN_AMOUNT (fen).
+RISK_SWING_FACTOR = env_int("RISK_SWING_FACTOR", 20)
+RISK_SWING_MIN_AMOUNT = env_int("RISK_SWING_MIN_AMOUNT", 10_000_000)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "risk-balance-monitor": {
+            "task": "apps.risk.tasks.risk_balance_monitor",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-monitors-monitor": {
+            "task": "apps.risk.tasks.risk_monitors_monitor",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-holds-expire": {
+            "task": "apps.risk.tasks.risk_holds_expire",
+            "schedule": timedelta(minutes=5),
+        },
+        "risk-detectors-sweep": {
+            "task": "apps.risk.tasks.risk_detectors_sweep",
+            "schedule": timedelta(minutes=15),
+        },
+        "risk-counters-prune": {
+            "task": "apps.risk.tasks.risk_counters_prune",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
+
+# --- transactions (apps.transactions) ------------------------------------------
+# Payment codes expired for a day only ever fail to consume; prune them.
+CELERY_BEAT_SCHEDULE["transactions-payment-codes-purge"] = {
+    "task": "apps.transactions.tasks.payment_codes_purge",
+    "schedule": timedelta(hours=6),
+}
+# Idempotency-Key answers of the terminal API are kept this long (≥ 7 days:
+# terminals can be offline for days), then purged.
+IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 8)
+CELERY_BEAT_SCHEDULE["transactions-idempotency-purge"] = {
+    "task": "apps.transactions.tasks.idempotency_records_purge",
+    "schedule": timedelta(hours=6),
+}

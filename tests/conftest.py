@@ -22,10 +22,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _english_by_default(settings):
+    # The product defaults to zh-hans; tests read English messages unless
+    # they ask for a language (Accept-Language, a browser locale).
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate-limit counters and replay caches must not leak between tests.
     cache.clear()
-    yield
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ _defaults = {
     "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
     "PAYMENT_PIN_PEPPER": secrets.token_urlsafe(32),
+    # Terminal API server keys (apps.terminals): raw 32-byte private keys, base64.
+    "TERMINAL_SIGNING_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "TERMINAL_ENCRYPTION_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
     # The test client speaks plain HTTP; production redirects to HTTPS.
     "SECURE_SSL_REDIRECT": "0",
     "STATIC_MANIFEST": "0",

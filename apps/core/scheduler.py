@@ -22,6 +22,10 @@ class EmbeddedBeat(threading.Thread):
         self.run_at_start = run_at_start
         self.stopped = threading.Event()
         self.entries: dict[str, dict[str, Any]] = {}
+        # A worker imports every app's tasks module at start (autodiscovery
+        # is lazy); the embedded beat must do the same before it looks up
+        # tasks by name.
+        app.loader.import_default_modules()
         for name, entry in (app.conf.beat_schedule or {}).items():
             schedule = maybe_schedule(entry["schedule"], app=app)
             self.entries[name] = {
