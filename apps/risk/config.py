@@ -22,8 +22,8 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
+from apps.risk import clock
 from apps.risk.decision import EffectiveRule
 from apps.risk.models import ListEntry, RuleConfig, RuleMode
 from apps.risk.rules import RULE_CODES, rule_defaults
@@ -120,7 +120,7 @@ def _load(generation: str | None) -> ConfigSnapshot:
         else:
             layer["merchant"][cfg.merchant_id] = cfg
     lists: dict[tuple[str, int], list[ListRef]] = defaultdict(list)
-    live = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=clock.risk_now())
     for entry in ListEntry.objects.filter(live, revoked_at__isnull=True).only(
         "public_id", "kind", "subject_type", "subject_id", "skip_rules", "expires_at"
     ):

@@ -1,8 +1,8 @@
 """Velocity counters: events per key in sliding windows.
 
-With REDIS_URL, each key is a Redis sorted set of event timestamps; a
-decision reads every window it needs with one pipelined round trip (ZCOUNT
-per key), and recording a payment adds its events with one more (ZADD,
+With REDIS_URL (or RISK_REDIS_URL), each key is a Redis sorted set of
+event timestamps; a decision reads every window it needs with one pipelined
+round trip (ZCOUNT per key), and recording a payment adds its events with one more (ZADD,
 trim, expire). Without REDIS_URL (the embedded setup) the counts live in
 the database as per-key time buckets (RiskCounterBucket).
 
@@ -134,15 +134,23 @@ _store: CounterStore | None = None
 _store_lock = threading.Lock()
 
 
+def counters_redis_url() -> str:
+    """Where the counters live: settings.RISK_REDIS_URL when set (a Redis
+    of their own, or a test pointing only risk at a dead one), else the
+    shared settings.REDIS_URL; empty means the database store."""
+    return getattr(settings, "RISK_REDIS_URL", "") or settings.REDIS_URL or ""
+
+
 def counter_store() -> CounterStore:
-    """The process's counter store, chosen by settings.REDIS_URL."""
+    """The process's counter store, chosen by counters_redis_url()."""
     global _store
     if _store is None:
         with _store_lock:
             if _store is None:
-                if settings.REDIS_URL:
+                url = counters_redis_url()
+                if url:
                     prefix = settings.CACHES.get("default", {}).get("KEY_PREFIX", "") or ""
-                    _store = RedisCounterStore(settings.REDIS_URL, f"{prefix}:" if prefix else "")
+                    _store = RedisCounterStore(url, f"{prefix}:" if prefix else "")
                 else:
                     _store = DatabaseCounterStore()
     return _store
@@ -150,7 +158,13 @@ def counter_store() -> CounterStore:
 
 def counter_store_reset(**kwargs) -> None:
     global _store
-    if kwargs.get("setting") in (None, "REDIS_URL", "RISK_REDIS_TIMEOUT_MS", "CACHES"):
+    if kwargs.get("setting") in (
+        None,
+        "REDIS_URL",
+        "RISK_REDIS_URL",
+        "RISK_REDIS_TIMEOUT_MS",
+        "CACHES",
+    ):
         _store = None
 
 

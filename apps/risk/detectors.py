@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 
+from apps.risk import clock
 from apps.risk.config import config_snapshot
 from apps.risk.models import PaymentOutcome, RefundSignal, RiskCase, RiskDecisionRecord
 from apps.risk.rules import LOCAL_TZ
@@ -232,7 +232,7 @@ def risk_payment_detectors_run(*, decision_id: int) -> list[dict]:
 def detect_refund_ratio(*, now=None) -> list[dict]:
     """Merchants whose refunds in the last day are a large share of their
     payments and far above their own share of the week before."""
-    now = now or timezone.now()
+    now = now or clock.risk_now()
     since, week = now - REFUND_WINDOW, now - timedelta(days=8)
     refunds = (
         RefundSignal.objects.filter(occurred_at__gt=since)
@@ -279,7 +279,12 @@ def detect_refund_ratio(*, now=None) -> list[dict]:
 
 
 def risk_record_refund(*, merchant_id: int, amount: int, occurred_at=None) -> None:
-    """The refund service tells risk of each refund (inside its transaction)."""
+    """The refund service tells risk of each refund inside the refund's own
+    transaction (apps/transactions/services/payments.py, _refund_apply): a
+    refund that rolls back never counts and one that commits always does,
+    which an after-commit hook could not promise (a crash between COMMIT
+    and the hook would lose it). The detector itself runs later (the
+    risk-detectors sweep)."""
     RefundSignal.objects.create(
-        merchant_id=merchant_id, amount=amount, occurred_at=occurred_at or timezone.now()
+        merchant_id=merchant_id, amount=amount, occurred_at=occurred_at or clock.risk_now()
     )

@@ -46,6 +46,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, FloatField, Q, Value, When
 
+from apps.risk import clock
 from apps.risk.config import config_snapshot
 from apps.risk.counters import CounterQuery, CounterUnavailable, counter_store
 from apps.risk.decision import (
@@ -118,8 +119,6 @@ def payment_context_build(
     """A PaymentContext from the payment service's objects: an
     accounts.Payer, accounts.Merchant and terminals.Terminal (bound to an
     accounts.Shop with `bind_radius_m`); the terminal's reported location."""
-    from django.utils import timezone
-
     shop = getattr(terminal, "shop", None)
 
     def _f(value: Any) -> float | None:
@@ -143,7 +142,7 @@ def payment_context_build(
         currency=currency,
         latitude=_f(latitude),
         longitude=_f(longitude),
-        occurred_at=occurred_at or timezone.now(),
+        occurred_at=occurred_at or clock.risk_now(),
         password_verified=password_verified,
         payment_public_id=str(payment_public_id) if payment_public_id else None,
     )
@@ -492,9 +491,7 @@ def risk_password_failure_record(*, payer_id: int, occurred_at: datetime | None 
     on every failed step-up); feeds velocity.wrong_password."""
     import uuid
 
-    from django.utils import timezone
-
-    now = (occurred_at or timezone.now()).timestamp()
+    now = (occurred_at or clock.risk_now()).timestamp()
     try:
         counter_store().add([f"w:{payer_id}"], now=now, member=uuid.uuid4().hex)
     except CounterUnavailable as exc:

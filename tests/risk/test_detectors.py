@@ -4,7 +4,7 @@ the rule backtest."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -12,8 +12,11 @@ from django.core.management import call_command
 
 from apps.risk.detectors import detect_refund_ratio, risk_record_refund
 from apps.risk.models import Alert, RiskCase
+from apps.risk.rules import LOCAL_TZ
 from tests.accounts.factories import MerchantFactory
-from tests.risk.conftest import NOON
+from tests.risk.conftest import NOON, local
+
+DAY = NOON.astimezone(LOCAL_TZ).date().isoformat()
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +43,7 @@ def test_round_amounts_at_night_are_found(pay, ctx, compliance):
     from apps.risk.services import risk_rule_config_set
 
     risk_rule_config_set(rule_code="time.night_large", mode="disabled", actor=compliance)
-    night = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)  # 02:00 local
+    night = local(2)
     for i in range(2):
         pay(ctx(amount=20_000, occurred_at=night + timedelta(minutes=i)))
     assert not Alert.objects.filter(kind="round_amounts_at_night").exists()
@@ -98,9 +101,9 @@ def test_the_backtest_shows_how_a_proposed_rule_would_change_outcomes(pay, ctx, 
     call_command(
         "risk_backtest",
         "--from",
-        "2026-11-25",
+        DAY,
         "--to",
-        "2026-11-25",
+        DAY,
         "--rules",
         str(proposal),
         stdout=out,
@@ -111,5 +114,5 @@ def test_the_backtest_shows_how_a_proposed_rule_would_change_outcomes(pay, ctx, 
     assert "approve ['amount_over_single_limit'] " not in text
     assert "-> hold ['amount_over_single_limit']" in text
     out = StringIO()
-    call_command("risk_backtest", "--from", "2026-11-25", "--to", "2026-11-25", stdout=out)
+    call_command("risk_backtest", "--from", DAY, "--to", DAY, stdout=out)
     assert "0 of 2 outcomes would differ" in out.getvalue()
