@@ -18,6 +18,7 @@ class TerminalKeyInline(admin.TabularInline):
 
 @admin.register(Terminal)
 class TerminalAdmin(admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     list_display = ("serial_number", "merchant", "shop", "status", "last_seen_at", "created_at")
     list_filter = ("status",)
     search_fields = ("serial_number", "public_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -64,26 +65,93 @@ def _terminal_with_keys_load(
     return (terminal, []) if terminal is not None else None
 
 
+def _usable(keys: list[tuple[str, object]]) -> list[str]:
+    now = timezone.now()
+    return [
+        public_key
+        for public_key, expires_at in keys
+        if expires_at is None or expires_at > now  # type: ignore[operator]
+    ]
+
+
 def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, list[str]] | None:
     """The terminal a signature's keyid names and its usable public keys,
     newest first. None when the keyid names no terminal."""
+    found = terminal_auth_find(key_id=key_id, local=False)
+    return None if found is None else (found.terminal, found.public_keys)
+
+
+@dataclass
+class TerminalAuth:
+    """What terminal_auth_find found. `stamp` is the auth cache entry's exact
+    bytes in Redis it was read from (None: not known to be cached); `local`
+    says it came from this process's memory, so the caller MUST compare the
+    stamp with Redis's current entry (replay.signed_request_admit reads it in
+    the nonce claim's round trip) before trusting it."""
+
+    terminal: Terminal
+    public_keys: list[str]
+    cache_key: str
+    stamp: bytes | None
+    local: bool
+
+
+# Per process, with Redis only: the auth cache entry's bytes as last read
+# from Redis, by full cache key. Never trusted alone: every request checks
+# them against Redis in the round trip that claims its nonce, so a status or
+# key change (which replaces the Redis entry with a tombstone) is seen on
+# the terminal's next request, as without this copy; it saves the GET.
+_LOCAL_AUTH: dict[str, bytes] = {}
+_LOCAL_AUTH_MAX = 10_000
+
+
+def _local_auth_remember(cache_key: str, stamp: bytes) -> None:
+    if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
+        _LOCAL_AUTH.clear()
+    _LOCAL_AUTH[cache_key] = stamp
+
+
+def terminal_auth_local_forget(cache_key: str) -> None:
+    _LOCAL_AUTH.pop(cache_key, None)
+
+
+def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | None:
+    """The terminal a keyid names with its usable keys: from this process's
+    copy (`local`, to be confirmed by the caller), else the Redis auth cache,
+    else the database (then cached unless a tombstone is there)."""
+    from apps.core.ratelimit import redis_client
+
     try:
         public_id = uuid.UUID(key_id)
     except (ValueError, TypeError, AttributeError):
         return None
-    cache_key = _auth_cache_key(str(public_id))
-    found = cache.get(cache_key) if settings.REDIS_URL else None
-    if found is None or found == _TOMBSTONE:
-        found = _terminal_with_keys_load(public_id)
-        if found is not None and settings.REDIS_URL:
-            cache.add(cache_key, found, timeout=AUTH_CACHE_SECONDS)  # never over a tombstone
-    if found is None:
+    if not settings.REDIS_URL:
+        loaded = _terminal_with_keys_load(public_id)
+        if loaded is None:
+            return None
+        return TerminalAuth(loaded[0], _usable(loaded[1]), "", None, False)
+    cache_key = cache.make_and_validate_key(_auth_cache_key(str(public_id)))
+    serializer = cache._cache._serializer  # type: ignore[attr-defined]
+    if local:
+        stamp = _LOCAL_AUTH.get(cache_key)
+        if stamp is not None:
+            terminal, keys = serializer.loads(stamp)
+            return TerminalAuth(terminal, _usable(keys), cache_key, stamp, True)
+    raw = redis_client().get(cache_key)
+    if raw is not None:
+        found = serializer.loads(raw)
+        if found != _TOMBSTONE:
+            _local_auth_remember(cache_key, raw)
+            return TerminalAuth(found[0], _usable(found[1]), cache_key, raw, False)
+    loaded = _terminal_with_keys_load(public_id)
+    if loaded is None:
         return None
-    terminal, keys = found
-    now = timezone.now()
-    return terminal, [
-        public_key for public_key, expires_at in keys if expires_at is None or expires_at > now
-    ]
+    stamp = None
+    # Never over a tombstone (cache.add): see AUTH_CACHE_SECONDS.
+    if raw is None and cache.add(_auth_cache_key(str(public_id)), loaded, AUTH_CACHE_SECONDS):
+        stamp = serializer.dumps(loaded)
+        _local_auth_remember(cache_key, stamp)
+    return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, stamp, False)
 
 
 def terminal_distance_from_shop_m(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import http_sf
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from http_message_signatures import (
     ContentDigest,
@@ -31,7 +32,9 @@ from http_message_signatures import (
     MappingKeyResolver,
     algorithms,
 )
+from http_message_signatures._url import parse_url
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
+from http_message_signatures.structures import normalize_header_value
 
 LABEL = "sig"
 ALG = "ed25519"
@@ -108,6 +111,10 @@ class SignatureInput:
     created: int
     key_id: str
     nonce: str
+    # What the fast verification path needs, taken from this one parse:
+    # the serialized "@signature-params" value and the signature bytes.
+    signature_params: str = ""
+    signature: bytes = b""
 
 
 def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureInput:
@@ -159,7 +166,14 @@ def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureI
         raise SignatureError(
             "signature_malformed", f"nonce must be {NONCE_MIN} to {NONCE_MAX} characters."
         )
-    return SignatureInput(components=components, created=created, key_id=key_id, nonce=nonce)
+    return SignatureInput(
+        components=components,
+        created=created,
+        key_id=key_id,
+        nonce=nonce,
+        signature_params=http_sf.ser({LABEL: inputs[LABEL]})[len(LABEL) + 1 :],
+        signature=signatures[LABEL][0],
+    )
 
 
 def created_check(created: int, *, skew_seconds: int, now: float) -> None:
@@ -213,27 +227,159 @@ def request_verify(
             ) from exc
 
 
+def _component_value(value: str, *, derived: bool) -> str:
+    """A component value as the library's signature base takes it, with its
+    checks (no CR/LF, printable ASCII); ValueError where it would refuse."""
+    if not derived:
+        value = normalize_header_value(value)
+    if "\r" in value or "\n" in value or not value.isascii():
+        raise ValueError("component value not allowed in a signature base")
+    if derived:
+        if value and (not value.isprintable() or value != value.strip(" ")):
+            raise ValueError("derived component value not allowed")
+    elif value and not value.replace("\t", " ").isprintable():
+        raise ValueError("field value with control characters")
+    return value
+
+
+def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
+    """The RFC 9421 signature base of a request whose Signature-Input passed
+    request_signature_input_parse (so its components are exactly ours:
+    "@method", "@target-uri", then optionally "idempotency-key" and
+    "content-digest", none with parameters). Built directly, without the
+    library's second parse of both headers; tests/terminals check that it is
+    byte for byte the library's base on generated requests, valid and
+    tampered. ValueError where the library would refuse the message."""
+    lines = []
+    for component in parsed.components:
+        if component == "@method":
+            value = _component_value(message.method, derived=True)
+        elif component == "@target-uri":
+            url = parse_url(message.url)
+            value = _component_value(
+                f"{url.scheme}://{url.authority}{url.path or '/'}{url.query_suffix}", derived=True
+            )
+        else:
+            raw = message.headers.get(component)
+            if raw is None:
+                raise ValueError(f"covered field {component} is absent")
+            value = _component_value(raw, derived=False)
+        lines.append(f'"{component}": {value}')
+    lines.append(f'"@signature-params": {parsed.signature_params}')
+    return "\n".join(lines).encode("ascii")
+
+
+def request_verify_parsed(
+    message: Any,
+    parsed: SignatureInput,
+    *,
+    public_keys: Iterable[ed25519.Ed25519PublicKey],
+    body: bytes,
+    skew_seconds: int,
+) -> None:
+    """request_verify for a request already parsed by
+    request_signature_input_parse: the signature base is built once and
+    verified with cryptography directly. A signature that does not verify
+    this way is handed to the library (the reference) before it is refused,
+    so the fast path can only save time, never refuse what the library
+    accepts; it accepts only a signature over this request's own components."""
+    try:
+        base = request_signature_base(message, parsed)
+    except (ValueError, HTTPMessageSignaturesException):
+        base = None
+    keys = list(public_keys)
+    verified = False
+    if base is not None:
+        for public_key in keys:
+            try:
+                public_key.verify(parsed.signature, base)
+            except CryptoInvalidSignature:
+                continue
+            verified = True
+            break
+    if not verified:
+        request_verify(
+            message,
+            key_id=parsed.key_id,
+            public_keys=keys,
+            body=body,
+            skew_seconds=skew_seconds,
+        )
+        return
+    if body:
+        try:
+            ContentDigest.verify(message.headers.get("Content-Digest", ""), body)
+        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+            raise SignatureError(
+                "digest_mismatch", "Content-Digest does not match the request body."
+            ) from exc
+
+
 def response_sign(
     message: Any, *, private_key: ed25519.Ed25519PrivateKey, key_id: str, body: bytes
 ) -> None:
     """Signs a response. It is bound to the request's `sig` signature when the
     request carried a well-formed one; otherwise (an unsigned or garbled
-    request) it covers ("@status" "content-digest") only."""
-    components = ["@status"]
+    request) it covers ("@status" "content-digest") only.
+
+    The base of this fixed shape is written directly rather than through the
+    library's prepare() (which resolves every component generically, half
+    the cost of signing a response); response_sign_reference is that
+    library path, and tests/terminals check that both give the same base and
+    that the terminal client (library verification) accepts the result."""
+    request_member = _request_signature_member(message)
+    digest = ContentDigest.create(body)
+    message.headers["Content-Digest"] = digest
+    components = '"@status"' + (f" {REQUEST_BINDING}" if request_member else "")
+    components += ' "content-digest"'
+    params = f'({components});created={int(_utc().timestamp())};keyid="{key_id}";alg="{ALG}"'
+    lines = [f'"@status": {int(message.status_code)}']
+    if request_member:
+        lines.append(f"{REQUEST_BINDING}: {request_member}")
+    lines.append(f'"content-digest": {digest}')
+    lines.append(f'"@signature-params": {params}')
+    base = "\n".join(lines).encode("ascii")
+    _signature_headers_set(message, params, private_key.sign(base))
+
+
+def _request_signature_member(message: Any) -> str | None:
+    """The serialized `sig` member of the request's Signature field (what a
+    '"signature";req;key="sig"' component covers), or None when there is no
+    well-formed one."""
     request_signature = (
         message.request.headers.get("Signature") if message.request is not None else None
     )
-    if request_signature:
-        try:
-            parsed = http_sf.parse(request_signature.encode(), tltype="dictionary")
-            if LABEL in parsed and isinstance(parsed[LABEL][0], bytes):
-                components.append(REQUEST_BINDING)
-        except (ValueError, TypeError, UnicodeEncodeError):
-            pass
+    if not request_signature:
+        return None
+    try:
+        parsed = http_sf.parse(
+            normalize_header_value(request_signature).encode(), tltype="dictionary"
+        )
+        if LABEL in parsed and isinstance(parsed[LABEL][0], bytes):
+            member = http_sf.ser({LABEL: parsed[LABEL]})[len(LABEL) + 1 :]
+            return member if member.isascii() and member.isprintable() else None
+    except (ValueError, TypeError, UnicodeEncodeError):
+        pass
+    return None
+
+
+def response_sign_reference(
+    message: Any,
+    *,
+    private_key: ed25519.Ed25519PrivateKey,
+    key_id: str,
+    body: bytes,
+    created: datetime.datetime | None = None,
+) -> bytes:
+    """response_sign through the library's prepare(): the reference the
+    fast path is tested against. Returns the signature base it signed."""
+    components = ["@status"]
+    if _request_signature_member(message):
+        components.append(REQUEST_BINDING)
     prepared = HTTPMessageSigner(signature_algorithm=algorithms.ED25519).prepare(
         message,
         key_id=key_id,
-        created=_utc(),
+        created=created or _utc(),
         label=LABEL,
         covered_component_ids=components,
         body=body,
@@ -241,6 +387,7 @@ def response_sign(
     _signature_headers_set(
         message, prepared.signature_params, private_key.sign(prepared.signature_base)
     )
+    return prepared.signature_base
 
 
 RESPONSE_COMPONENTS = ("@status", REQUEST_BINDING, "content-digest")

@@ -140,3 +140,20 @@ def test_the_periodic_purge_task_prunes_and_records_its_run():
 
     assert payment_codes_purge.delay().get() == 1
     assert ScheduledRun.objects.filter(name="payment_codes_purge").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_a_good_code_is_spent_and_its_payer_read_in_one_round_trip():
+    from django.test.utils import CaptureQueriesContext
+
+    payer = PayerFactory()
+    code = payment_code_issue(payer=payer).code
+
+    with CaptureQueriesContext(connection) as queries:
+        spent_by = payment_code_consume(code=code)
+
+    assert len(queries.captured_queries) == 1
+    assert spent_by == payer
+    assert spent_by.account_class == payer.account_class
+    assert PaymentCode.objects.get(code_hash=payment_code_hash(code)).consumed_at is not None

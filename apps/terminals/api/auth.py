@@ -14,16 +14,16 @@ from rest_framework.authentication import BaseAuthentication
 from apps.accounts.models import Merchant
 from apps.core.api import ApiError
 from apps.terminals.api.messages import DjangoRequestMessage
-from apps.terminals.crypto import ed25519_public_key
+from apps.terminals.crypto import ed25519_public_key_cached
 from apps.terminals.models import Terminal
 from apps.terminals.replay import signed_request_admit
-from apps.terminals.selectors import terminal_with_valid_keys
+from apps.terminals.selectors import terminal_auth_find, terminal_auth_local_forget
 from apps.terminals.services import terminal_seen, terminal_signature_failure_record
 from apps.terminals.signing import (
     SignatureError,
     created_check,
     request_signature_input_parse,
-    request_verify,
+    request_verify_parsed,
 )
 
 SIGNATURE_STATUS = {
@@ -68,6 +68,31 @@ def signature_error(code: str, message: str) -> ApiError:
     return ApiError(code, message, status_code=SIGNATURE_STATUS.get(code, 401))
 
 
+def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Terminal:
+    """The checks of one terminal state: known, active, its merchant active,
+    a usable key, and the signature verifying with one of its keys."""
+    if found is None:
+        raise SignatureError("signature_unknown_key", "The keyid names no terminal.")
+    terminal = found.terminal
+    if terminal.status != Terminal.Status.ACTIVE:
+        raise SignatureError("terminal_inactive", f"This terminal is {terminal.status}.")
+    if terminal.merchant.status != Merchant.Status.ACTIVE:
+        raise SignatureError("merchant_not_active", "This terminal's merchant is not active.")
+    if not found.public_keys:
+        raise SignatureError("signature_unknown_key", "This terminal has no valid key.")
+    created_check(
+        parsed.created, skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS, now=time.time()
+    )
+    request_verify_parsed(
+        DjangoRequestMessage(request),
+        parsed,
+        public_keys=[ed25519_public_key_cached(k) for k in found.public_keys],
+        body=body,
+        skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS,
+    )
+    return terminal
+
+
 def terminal_request_authenticate(request: Any) -> Terminal:
     """Verifies a Django request's signature; returns the active terminal.
     Raises ApiError with the failure's own code (docs/api-errors.md)."""
@@ -77,34 +102,37 @@ def terminal_request_authenticate(request: Any) -> Terminal:
     try:
         parsed = request_signature_input_parse(request.headers, has_body=bool(body))
         key_id = parsed.key_id
-        found = terminal_with_valid_keys(key_id=key_id)
-        if found is None:
-            raise SignatureError("signature_unknown_key", "The keyid names no terminal.")
-        terminal, public_keys = found
-        if terminal.status != Terminal.Status.ACTIVE:
-            raise SignatureError("terminal_inactive", f"This terminal is {terminal.status}.")
-        if terminal.merchant.status != Merchant.Status.ACTIVE:
-            raise SignatureError("merchant_not_active", "This terminal's merchant is not active.")
-        if not public_keys:
-            raise SignatureError("signature_unknown_key", "This terminal has no valid key.")
-        created_check(
-            parsed.created, skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS, now=time.time()
-        )
-        request_verify(
-            DjangoRequestMessage(request),
-            key_id=key_id,
-            public_keys=[ed25519_public_key(k) for k in public_keys],
-            body=body,
-            skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS,
-        )
+        found = terminal_auth_find(key_id=key_id)
+        terminal = found.terminal if found is not None else None
+        try:
+            terminal = _terminal_checked(request, parsed, body, found)
+        except SignatureError:
+            if found is None or not found.local:
+                raise
+            # This process's copy may predate a change that makes the
+            # request good (a new key, a resumed terminal): never refuse on
+            # it alone.
+            terminal_auth_local_forget(found.cache_key)
+            found = terminal_auth_find(key_id=key_id, local=False)
+            terminal = found.terminal if found is not None else None
+            terminal = _terminal_checked(request, parsed, body, found)
         # Claimed only after the signature verifies, so nobody can burn a
-        # genuine terminal's nonces with forged requests.
+        # genuine terminal's nonces with forged requests. The same round
+        # trip reads the terminal's auth cache entry: a state taken from this
+        # process's copy is trusted only if Redis still holds those bytes
+        # (any status or key change replaces them), else checked again.
         admission = signed_request_admit(
             scope=str(terminal.public_id),
             nonce=parsed.nonce,
             rate_limit=settings.TERMINAL_RATE_LIMIT,
             seen_every=LAST_SEEN_SECONDS,
+            auth_cache_key=found.cache_key if found.local else "",
         )
+        if found.local and admission.auth_stamp != found.stamp:
+            terminal_auth_local_forget(found.cache_key)
+            found = terminal_auth_find(key_id=key_id, local=False)
+            terminal = found.terminal if found is not None else None
+            terminal = _terminal_checked(request, parsed, body, found)
         if not admission.nonce_fresh:
             raise SignatureError("signature_replayed", "This nonce was already used.")
     except SignatureError as exc:

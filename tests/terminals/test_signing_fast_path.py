@@ -1,0 +1,303 @@
+"""The server's fast signing paths (apps/terminals/signing.py) against the
+`http-message-signatures` library, which stays the reference: the request
+signature base built directly must be the library's, byte for byte, and
+verify exactly when the library verifies; the response signature written
+directly must be the library's and verify with the client's (library) check.
+And the per-process copy of a terminal's auth state never outlives a change."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import random
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.http import HttpResponse
+from django.test import RequestFactory
+from http_message_signatures import HTTPMessageSigner, InvalidSignature, algorithms
+
+from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
+from apps.terminals.signing import (
+    LABEL,
+    SignatureError,
+    request_components,
+    request_sign,
+    request_signature_base,
+    request_signature_input_parse,
+    request_verify,
+    request_verify_parsed,
+    response_sign,
+    response_sign_reference,
+    response_verify,
+)
+
+KEY = ed25519.Ed25519PrivateKey.generate()
+OTHER_KEY = ed25519.Ed25519PrivateKey.generate()
+KEY_ID = "5b0c1f0e-2d7e-4c8e-9a43-0f6f9d1d2a11"
+PATHS = ["/api/v1/terminal/ping", "/api/v1/terminal/payments", "/api/v1/terminal/p%C3%A9/x"]
+QUERIES = ["", "?a=1", "?a=1&b=%20x", "?q=%E4%BD%A0"]
+
+
+def _generated(rng: random.Random) -> tuple[object, bytes, bytes]:
+    """A request signed by the library like a terminal signs it, as the
+    Django request the server sees; returns (request, body, library base)."""
+    method = rng.choice(["GET", "POST", "PUT", "DELETE"])
+    path = rng.choice(PATHS) + rng.choice(QUERIES)
+    host = rng.choice(["127.0.0.1", "testserver", "pos.example.com"])
+    body = (
+        json.dumps({"amount": rng.randint(1, 10**9), "note": "x" * rng.randint(0, 40)}).encode()
+        if method != "GET" and rng.random() < 0.8
+        else b""
+    )
+    headers = {}
+    if rng.random() < 0.5:
+        headers["Idempotency-Key"] = rng.choice(["k-1", "spaced  ", "a" * 64, "x\ty"])
+    prepared = requests.Request(
+        method, f"http://{host}{path}", data=body or None, headers=headers
+    ).prepare()
+    created = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=rng.randint(0, 200))
+    nonce = base64.urlsafe_b64encode(rng.randbytes(18)).decode()
+    library = HTTPMessageSigner(signature_algorithm=algorithms.ED25519).prepare(
+        requests.Request(method, f"http://{host}{path}", headers=dict(headers)).prepare(),
+        key_id=KEY_ID,
+        created=created,
+        nonce=nonce,
+        label=LABEL,
+        covered_component_ids=request_components(has_idempotency_key=bool(headers), has_body=False),
+        body=body or None,
+    )
+    request_sign(
+        prepared, private_key=KEY, key_id=KEY_ID, body=body or None, created=created, nonce=nonce
+    )
+    meta = {
+        f"HTTP_{k.upper().replace('-', '_')}": v
+        for k, v in prepared.headers.items()
+        if k.lower() not in ("content-type", "content-length")
+    }
+    django_request = RequestFactory().generic(
+        method, path, data=body, content_type="application/json", SERVER_NAME=host, **meta
+    )
+    return django_request, body, library.signature_base
+
+
+def _library_accepts(django_request, body: bytes) -> bool:
+    """The reference: our policy on the shape of Signature-Input, then the
+    library's own verification."""
+    try:
+        request_signature_input_parse(django_request.headers, has_body=bool(body))
+        request_verify(
+            DjangoRequestMessage(django_request),
+            key_id=KEY_ID,
+            public_keys=[KEY.public_key()],
+            body=body,
+            skew_seconds=300,
+        )
+    except SignatureError:
+        return False
+    return True
+
+
+def _fast_accepts(django_request, body: bytes) -> bool:
+    try:
+        parsed = request_signature_input_parse(django_request.headers, has_body=bool(body))
+        base = request_signature_base(DjangoRequestMessage(django_request), parsed)
+        KEY.public_key().verify(parsed.signature, base)
+    except Exception:
+        return False
+    return True
+
+
+def _tampered(rng: random.Random, django_request, body: bytes):
+    meta = dict(django_request.META)
+    choice = rng.randrange(6)
+    if choice == 0:
+        meta["REQUEST_METHOD"] = "PATCH"
+    elif choice == 1:
+        meta["PATH_INFO"] = meta["PATH_INFO"] + "x"
+    elif choice == 2:
+        meta["QUERY_STRING"] = meta.get("QUERY_STRING", "") + "&z=1"
+    elif choice == 3:
+        meta["HTTP_IDEMPOTENCY_KEY"] = "another-key"
+    elif choice == 4:
+        meta["HTTP_HOST"] = "evil.example.com"
+    else:
+        meta["HTTP_SIGNATURE_INPUT"] = meta["HTTP_SIGNATURE_INPUT"].replace("created=", "created=1")
+    tampered = RequestFactory().generic(
+        meta["REQUEST_METHOD"], meta["PATH_INFO"], data=body, content_type="application/json"
+    )
+    tampered.META.update({k: v for k, v in meta.items() if k.startswith(("HTTP_", "SERVER_"))})
+    tampered.META["QUERY_STRING"] = meta.get("QUERY_STRING", "")
+    return tampered
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fast_request_base_is_the_librarys_and_verifies_exactly_when_the_library_does(
+    seed, settings
+):
+    settings.ALLOWED_HOSTS = ["*"]
+    rng = random.Random(seed)
+    for _ in range(60):
+        django_request, body, library_base = _generated(rng)
+        parsed = request_signature_input_parse(django_request.headers, has_body=bool(body))
+        assert request_signature_base(DjangoRequestMessage(django_request), parsed) == library_base
+        assert _fast_accepts(django_request, body)
+        assert _library_accepts(django_request, body)
+        tampered = _tampered(rng, django_request, body)
+        assert _fast_accepts(tampered, body) == _library_accepts(tampered, body)
+        assert not _fast_accepts(tampered, body)
+
+
+def test_the_fast_verification_refuses_another_key_and_a_changed_body(settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    django_request, body, _base = _generated(random.Random(99))
+    while not body:
+        django_request, body, _base = _generated(random.Random(len(body) + 100))
+    parsed = request_signature_input_parse(django_request.headers, has_body=True)
+    message = DjangoRequestMessage(django_request)
+    request_verify_parsed(
+        message, parsed, public_keys=[KEY.public_key()], body=body, skew_seconds=300
+    )
+    with pytest.raises(SignatureError) as other_key:
+        request_verify_parsed(
+            message, parsed, public_keys=[OTHER_KEY.public_key()], body=body, skew_seconds=300
+        )
+    assert other_key.value.code == "signature_invalid"
+    with pytest.raises(SignatureError) as changed:
+        request_verify_parsed(
+            message, parsed, public_keys=[KEY.public_key()], body=body + b" ", skew_seconds=300
+        )
+    assert changed.value.code == "digest_mismatch"
+
+
+@pytest.mark.parametrize(
+    "request_signature",
+    [None, "sig=:AAAA:", "sig=:AAAA:;x=1, other=:BBBB:", "garbled(", "sig=1", "other=:AAAA:"],
+)
+@pytest.mark.parametrize("status", [200, 401, 404, 429])
+def test_the_fast_response_signature_is_the_librarys_and_the_client_accepts_it(
+    request_signature, status
+):
+    extra = {"HTTP_SIGNATURE": request_signature} if request_signature else {}
+    django_request = RequestFactory().get("/api/v1/terminal/ping", **extra)
+    body = json.dumps({"status": status}).encode()
+
+    def message():
+        response = HttpResponse(body, status=status, content_type="application/json")
+        return response, DjangoResponseMessage(
+            response, DjangoRequestMessage(django_request, with_url=False)
+        )
+
+    fast, fast_message = message()
+    response_sign(fast_message, private_key=KEY, key_id="srv-1", body=body)
+    reference, reference_message = message()
+    created = int(fast["Signature-Input"].split("created=")[1].split(";")[0])
+    response_sign_reference(
+        reference_message,
+        private_key=KEY,
+        key_id="srv-1",
+        body=body,
+        created=datetime.datetime.fromtimestamp(created, datetime.UTC),
+    )
+    for header in ("Signature-Input", "Signature", "Content-Digest"):
+        assert fast[header] == reference[header]  # Ed25519 is deterministic
+    bound = request_signature is not None and request_signature.startswith("sig=:")
+    require = ("@status", "content-digest") + (('"signature";req;key="sig"',) if bound else ())
+    assert (
+        response_verify(
+            fast_message, server_keys={"srv-1": KEY.public_key()}, body=body, require=require
+        )
+        == "srv-1"
+    )
+    with pytest.raises(SignatureError):
+        response_verify(
+            fast_message, server_keys={"srv-1": KEY.public_key()}, body=body + b"x", require=require
+        )
+
+
+def test_the_library_itself_refuses_a_fast_response_signed_with_another_key():
+    django_request = RequestFactory().get("/api/v1/terminal/ping", HTTP_SIGNATURE="sig=:AAAA:")
+    response = HttpResponse(b"{}", content_type="application/json")
+    message = DjangoResponseMessage(response, DjangoRequestMessage(django_request, with_url=False))
+    response_sign(message, private_key=OTHER_KEY, key_id="srv-1", body=b"{}")
+    with pytest.raises((SignatureError, InvalidSignature)):
+        response_verify(message, server_keys={"srv-1": KEY.public_key()}, body=b"{}")
+
+
+# --- the per-process copy of a terminal's auth state (Redis only) ------------
+
+
+def _warm_local_copy(pos, terminal) -> str:
+    """Clears activation's tombstone, then signs until this process holds
+    the terminal's auth state; returns its cache key."""
+    from django.core.cache import cache
+
+    from apps.terminals import selectors
+
+    cache.delete(f"terminal-auth:{terminal.public_id}")
+    for _ in range(3):
+        assert pos.get("/api/v1/terminal/ping").status_code == 200
+    key = cache.make_and_validate_key(f"terminal-auth:{terminal.public_id}")
+    assert key in selectors._LOCAL_AUTH
+    return key
+
+
+@pytest.mark.redis
+def test_a_terminal_held_in_process_memory_is_refused_the_moment_it_is_suspended(
+    pos, terminal, owner
+):
+    from apps.terminals.services import terminal_suspend
+    from tests.terminals.conftest import error_code
+
+    _warm_local_copy(pos, terminal)
+    terminal_suspend(terminal=terminal, actor=owner, reason="stolen")
+    response = pos.get("/api/v1/terminal/ping")
+    assert (response.status_code, error_code(response)) == (403, "terminal_inactive")
+
+
+@pytest.mark.redis
+def test_a_key_revoked_while_held_in_process_memory_is_refused_on_the_next_request(pos, terminal):
+    from django.utils import timezone
+
+    from apps.terminals.models import TerminalKey
+    from apps.terminals.selectors import terminal_auth_cache_forget
+    from tests.terminals.conftest import error_code
+
+    _warm_local_copy(pos, terminal)
+    TerminalKey.objects.filter(terminal=terminal).update(expires_at=timezone.now())
+    terminal_auth_cache_forget(terminal.public_id)
+    response = pos.get("/api/v1/terminal/ping")
+    assert (response.status_code, error_code(response)) == (401, "signature_unknown_key")
+
+
+@pytest.mark.redis
+def test_a_terminal_held_in_process_memory_is_checked_again_when_redis_forgot_it(pos, terminal):
+    from django.core.cache import cache
+
+    from apps.terminals import selectors
+
+    key = _warm_local_copy(pos, terminal)
+    cache.delete(f"terminal-auth:{terminal.public_id}")  # expired in Redis
+    assert pos.get("/api/v1/terminal/ping").status_code == 200
+    # Reloaded from the database and cached again (the bytes may be equal).
+    assert cache.get(f"terminal-auth:{terminal.public_id}") is not None
+    assert selectors._LOCAL_AUTH.get(key) is not None
+
+
+@pytest.mark.redis
+def test_a_request_signed_with_a_key_newer_than_the_process_copy_is_accepted(pos, terminal):
+    from django.core.cache import cache
+
+    from apps.audit.models import SecurityEvent
+    from apps.terminals import selectors
+
+    key = _warm_local_copy(pos, terminal)
+    before = selectors._LOCAL_AUTH[key]
+    pos.rotate_key()  # its tombstone expires: only this process's copy is stale
+    cache.delete(f"terminal-auth:{terminal.public_id}")
+    selectors._LOCAL_AUTH[key] = before
+
+    assert pos.get("/api/v1/terminal/ping").status_code == 200
+    assert not SecurityEvent.objects.filter(data__terminal_id=str(terminal.public_id)).exists()
