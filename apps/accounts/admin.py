@@ -36,6 +36,7 @@ from apps.accounts.models.identity import RejectionReason
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     ordering = ("email",)
     list_display = (
         "email",
@@ -489,6 +490,7 @@ class KybApplicationAdmin(ReviewAdmin):
 
 @admin.register(Payer)
 class PayerAdmin(admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     list_display = ("public_id", "user", "account_class", "created_at")
     list_filter = ("account_class",)
     search_fields = ("=public_id", "user__email")
@@ -504,6 +506,8 @@ class PayerAdmin(admin.ModelAdmin):
 @admin.register(PaymentPassword)
 class PaymentPasswordAdmin(admin.ModelAdmin):
     """Locks only; the hash itself is never shown."""
+
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
 
     list_display = ("payer", "set_at", "failed_attempts", "locked_until")
     fields = ("payer", "set_at", "failed_attempts", "locked_until")

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
 from apps.audit.models import AuditRecord, SecurityEvent
+from apps.portal.admin_tools import CappedCountPaginator
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
+    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
 
     def has_add_permission(self, request):
         return False

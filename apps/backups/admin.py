@@ -123,6 +123,7 @@ class BackupRunAdmin(_CompliancePermissions, admin.ModelAdmin):
 
 @admin.register(BackupTarget)
 class BackupTargetAdmin(_CompliancePermissions, admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     list_display = (
         "name",
         "kind",
@@ -146,6 +147,7 @@ class BackupTargetAdmin(_CompliancePermissions, admin.ModelAdmin):
 
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(_CompliancePermissions, admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     list_display = (
         "__str__",
         "enabled",
@@ -175,6 +177,7 @@ class BackupPolicyAdmin(_CompliancePermissions, admin.ModelAdmin):
 
 @admin.register(RestoreDrill)
 class RestoreDrillAdmin(_CompliancePermissions, admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     list_display = ("started_at", "status", "run", "duration_ms", "scratch_database")
     list_filter = ("status",)
     readonly_fields = [f.name for f in RestoreDrill._meta.fields]

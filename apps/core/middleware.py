@@ -56,10 +56,14 @@ class SecurityHeadersMiddleware:
 
 
 class SessionIdleTimeoutMiddleware:
-    """Logs a session out after SESSION_IDLE_SECONDS without a request; the
-    absolute limit is SESSION_COOKIE_AGE (the session is never extended)."""
+    """Logs a session out after SESSION_IDLE_SECONDS without a request, and
+    SESSION_COOKIE_AGE after sign-in however busy it is. The second needs its
+    own clock: every request writes `_last_seen`, and Django re-issues a
+    modified session with a fresh SESSION_COOKIE_AGE, so the cookie's expiry
+    alone would slide forever."""
 
     KEY = "_last_seen"
+    STARTED = "_signed_in_at"
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -68,7 +72,9 @@ class SessionIdleTimeoutMiddleware:
         if request.user.is_authenticated:
             now = int(time.time())
             last_seen = request.session.get(self.KEY)
-            if last_seen is not None and now - int(last_seen) > settings.SESSION_IDLE_SECONDS:
+            started = request.session.setdefault(self.STARTED, now)
+            idle = last_seen is not None and now - int(last_seen) > settings.SESSION_IDLE_SECONDS
+            if idle or now - int(started) > settings.SESSION_COOKIE_AGE:
                 logout(request)
                 request.session["session_expired"] = True
             else:

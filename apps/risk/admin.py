@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from apps.accounts.models import User
+from apps.portal.admin_tools import CappedCountPaginator
 from apps.risk import selectors, services
 from apps.risk.errors import RiskError
 from apps.risk.models import (
@@ -32,6 +33,7 @@ from apps.risk.rules import RULE_CODES, rule_defaults, rule_title
 
 class ReadOnlyMixin:
     show_full_result_count = False
+    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -85,6 +87,7 @@ class RuleConfigVersionInline(admin.TabularInline):
 
 @admin.register(RuleConfig)
 class RuleConfigAdmin(admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     form = RuleConfigForm
     list_display = (
         "rule_code",
@@ -167,6 +170,7 @@ class ListEntryForm(forms.ModelForm):
 
 @admin.register(ListEntry)
 class ListEntryAdmin(admin.ModelAdmin):
+    show_full_result_count = False  # no COUNT(*) of the whole table per page
     form = ListEntryForm
     list_display = (
         "kind",

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 
 from apps.accounts.models import Payer
 from apps.core.money import CURRENCY_EXPONENT, Money
+from apps.portal.admin_tools import CappedCountPaginator
 from apps.transactions.errors import LedgerError
 from apps.transactions.models import (
     BatchClose,
@@ -30,6 +31,7 @@ from apps.transactions.services import wallet_top_up
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
+    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
 
     def has_add_permission(self, request, obj=None):
         return False
