@@ -49,6 +49,11 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# Set by manage.py for commands that read only code (makemigrations, ...);
+# a module flag, not an environment variable, so no deployment can set it.
+code_only_command = False
+
+
 class DevSecrets:
     """Collects the secrets that fell back to their development values."""
 
@@ -65,7 +70,7 @@ class DevSecrets:
         return dev_value
 
     def refuse_unless(self, debug: bool) -> None:
-        if self.used and not debug:
+        if self.used and not debug and not code_only_command:
             names = ", ".join(sorted(set(self.used)))
             raise ImproperlyConfigured(
                 f"Refusing to start with DEBUG off and development secrets for: {names}. "
