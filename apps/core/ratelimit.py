@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.api import error_body
+from apps.core.redis_clients import redis_client
 
 LOGIN_PATHS = ("/login/", "/admin/login/", "/api/v1/wallet/login")
 
@@ -30,23 +30,6 @@ def client_ip(request: HttpRequest) -> str:
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-_shared_redis_clients: dict[str, Any] = {}
-
-
-def redis_client() -> Any:
-    """One redis.Redis per process for the hot paths (rate limits, the
-    terminal replay cache and auth cache). Django's RedisCache builds a new
-    client object on every get_client() call, which costs more than the
-    round trip it makes on a signed request; this one shares the cache's
-    connection pool (thread-safe, and it reconnects after a fork)."""
-    location = str(settings.CACHES["default"].get("LOCATION", ""))
-    client = _shared_redis_clients.get(location)
-    if client is None:
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-        _shared_redis_clients[location] = client
-    return client
 
 
 def rate_limit_hit(bucket: str, ident: str, limit: int, window: int) -> int | None:

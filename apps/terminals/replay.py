@@ -17,7 +17,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.ratelimit import rate_limit_hit, redis_client
+from apps.core.ratelimit import rate_limit_hit
+from apps.core.redis_clients import redis_client
 from apps.terminals.models import TerminalNonce
 
 

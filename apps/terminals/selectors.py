@@ -119,7 +119,7 @@ def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | Non
     """The terminal a keyid names with its usable keys: from this process's
     copy (`local`, to be confirmed by the caller), else the Redis auth cache,
     else the database (then cached unless a tombstone is there)."""
-    from apps.core.ratelimit import redis_client
+    from apps.core.redis_clients import redis_client
 
     try:
         public_id = uuid.UUID(key_id)
