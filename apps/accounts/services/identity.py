@@ -233,6 +233,56 @@ def kyc_approve(
     return kyc
 
 
+def _application_reject(
+    application: Any,
+    *,
+    kind: str,
+    actor: User,
+    reason_code: str,
+    note: str,
+    may_resubmit: bool,
+    request: Any,
+) -> Any:
+    """The one rejection of a submitted KYC or KYB application (`kind` names
+    it in error codes and audit actions)."""
+    if reason_code not in RejectionReason.values:
+        raise AccountsError("reason_required", "Choose a rejection reason.", field="reason_code")
+    if not note.strip():
+        raise AccountsError("reason_required", "Explain the rejection.", field="reason")
+    with transaction.atomic():
+        application = type(application).objects.select_for_update().get(pk=application.pk)
+        if application.status != ReviewStatus.SUBMITTED:
+            raise AccountsError(
+                f"{kind}_not_submitted",
+                f"Only a submitted application can be rejected (this one is {application.status}).",
+            )
+        _status_change(
+            application, to=ReviewStatus.REJECTED, actor=actor, reason=f"{reason_code}: {note}"
+        )
+        application.decided_at, application.decided_by = timezone.now(), actor
+        application.rejection_reason = reason_code
+        application.decision_note, application.may_resubmit = note, may_resubmit
+        application.save(
+            update_fields=[
+                "status",
+                "decided_at",
+                "decided_by",
+                "rejection_reason",
+                "decision_note",
+                "may_resubmit",
+            ]
+        )
+        audit_record(
+            action=f"{kind}.rejected",
+            actor=actor,
+            merchant=application.merchant,
+            target=application,
+            data={"reason_code": reason_code, "note": note, "may_resubmit": may_resubmit},
+            request=request,
+        )
+    return application
+
+
 def kyc_reject(
     *,
     kyc: KycApplication,
@@ -244,39 +294,15 @@ def kyc_reject(
 ) -> KycApplication:
     """Compliance rejects a submitted KYC with a structured reason, saying
     whether the applicant may submit again."""
-    if reason_code not in RejectionReason.values:
-        raise AccountsError("reason_required", "Choose a rejection reason.", field="reason_code")
-    if not note.strip():
-        raise AccountsError("reason_required", "Explain the rejection.", field="reason")
-    with transaction.atomic():
-        kyc = KycApplication.objects.select_for_update().get(pk=kyc.pk)
-        if kyc.status != ReviewStatus.SUBMITTED:
-            raise AccountsError(
-                "kyc_not_submitted",
-                f"Only a submitted application can be rejected (this one is {kyc.status}).",
-            )
-        _status_change(kyc, to=ReviewStatus.REJECTED, actor=actor, reason=f"{reason_code}: {note}")
-        kyc.decided_at, kyc.decided_by = timezone.now(), actor
-        kyc.rejection_reason, kyc.decision_note, kyc.may_resubmit = reason_code, note, may_resubmit
-        kyc.save(
-            update_fields=[
-                "status",
-                "decided_at",
-                "decided_by",
-                "rejection_reason",
-                "decision_note",
-                "may_resubmit",
-            ]
-        )
-        audit_record(
-            action="kyc.rejected",
-            actor=actor,
-            merchant=kyc.merchant,
-            target=kyc,
-            data={"reason_code": reason_code, "note": note, "may_resubmit": may_resubmit},
-            request=request,
-        )
-    return kyc
+    return _application_reject(
+        kyc,
+        kind="kyc",
+        actor=actor,
+        reason_code=reason_code,
+        note=note,
+        may_resubmit=may_resubmit,
+        request=request,
+    )
 
 
 def kyc_expire_due(*, now: datetime.datetime | None = None) -> int:
@@ -508,39 +534,15 @@ def kyb_reject(
     may_resubmit: bool,
     request: Any = None,
 ) -> KybApplication:
-    if reason_code not in RejectionReason.values:
-        raise AccountsError("reason_required", "Choose a rejection reason.", field="reason_code")
-    if not note.strip():
-        raise AccountsError("reason_required", "Explain the rejection.", field="reason")
-    with transaction.atomic():
-        kyb = KybApplication.objects.select_for_update().get(pk=kyb.pk)
-        if kyb.status != ReviewStatus.SUBMITTED:
-            raise AccountsError(
-                "kyb_not_submitted",
-                f"Only a submitted application can be rejected (this one is {kyb.status}).",
-            )
-        _status_change(kyb, to=ReviewStatus.REJECTED, actor=actor, reason=f"{reason_code}: {note}")
-        kyb.decided_at, kyb.decided_by = timezone.now(), actor
-        kyb.rejection_reason, kyb.decision_note, kyb.may_resubmit = reason_code, note, may_resubmit
-        kyb.save(
-            update_fields=[
-                "status",
-                "decided_at",
-                "decided_by",
-                "rejection_reason",
-                "decision_note",
-                "may_resubmit",
-            ]
-        )
-        audit_record(
-            action="kyb.rejected",
-            actor=actor,
-            merchant=kyb.merchant,
-            target=kyb,
-            data={"reason_code": reason_code, "note": note, "may_resubmit": may_resubmit},
-            request=request,
-        )
-    return kyb
+    return _application_reject(
+        kyb,
+        kind="kyb",
+        actor=actor,
+        reason_code=reason_code,
+        note=note,
+        may_resubmit=may_resubmit,
+        request=request,
+    )
 
 
 def pii_reveal_record(
