@@ -354,6 +354,23 @@ def _conclude_hold(
     )
 
 
+def _case_decided(case: RiskCase, *, status: str, reviewer: Any, reason: str, at: Any) -> None:
+    """Records a final decision on a locked case and releases its review lock."""
+    case.status = status
+    case.decided_by, case.decided_at, case.decision_reason = reviewer, at, reason[:1000]
+    case.locked_by, case.locked_until = None, None
+    case.save(
+        update_fields=[
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "locked_by",
+            "locked_until",
+        ]
+    )
+
+
 def risk_case_approve(
     *, case: RiskCase, reviewer: Any, reason: str, request: HttpRequest | None = None
 ) -> RiskCase:
@@ -394,18 +411,8 @@ def risk_case_approve(
             return case
         if needs_second and case.first_approved_by_id == reviewer.pk:
             raise SecondApproverRequired()
-        case.status = RiskCase.Status.APPROVED
-        case.decided_by, case.decided_at, case.decision_reason = reviewer, now, reason[:1000]
-        case.locked_by, case.locked_until = None, None
-        case.save(
-            update_fields=[
-                "status",
-                "decided_by",
-                "decided_at",
-                "decision_reason",
-                "locked_by",
-                "locked_until",
-            ]
+        _case_decided(
+            case, status=RiskCase.Status.APPROVED, reviewer=reviewer, reason=reason, at=now
         )
         audit_record(
             action="risk.case_approved",
@@ -445,18 +452,8 @@ def risk_case_decline(
         case = _locked_case(case)
         reason = _check_reviewer(case, reviewer, reason)
         now = timezone.now()
-        case.status = RiskCase.Status.DECLINED
-        case.decided_by, case.decided_at, case.decision_reason = reviewer, now, reason[:1000]
-        case.locked_by, case.locked_until = None, None
-        case.save(
-            update_fields=[
-                "status",
-                "decided_by",
-                "decided_at",
-                "decision_reason",
-                "locked_by",
-                "locked_until",
-            ]
+        _case_decided(
+            case, status=RiskCase.Status.DECLINED, reviewer=reviewer, reason=reason, at=now
         )
         audit_record(
             action="risk.case_declined",
