@@ -68,3 +68,13 @@ def payer_status(*, payer: Payer) -> dict[str, Any]:
         if password and password.is_locked()
         else None,
     }
+
+
+def review_queue_next(
+    model: type[KycApplication] | type[KybApplication],
+) -> KycApplication | KybApplication | None:
+    """The application a reviewer takes next: the oldest submitted one (the
+    (status, submitted_at) index serves it)."""
+    return (
+        model.objects.filter(status=model.Status.SUBMITTED).order_by("submitted_at", "pk").first()
+    )

@@ -79,6 +79,7 @@ def _queue(model: Any, now: datetime) -> dict:
         ],
         "changelist": f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist",
         "change": f"admin:{model._meta.app_label}_{model._meta.model_name}_change",
+        "next": f"admin:{model._meta.app_label}_{model._meta.model_name}_next",
     }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
 from apps.core.models import ScheduledRun
 from apps.risk.models import Alert, MonitorRun, RiskCase, RiskHold
@@ -42,3 +43,25 @@ def risk_dashboard() -> dict[str, Any]:
 def risk_holds_for_merchant(*, merchant: Any) -> QuerySet[RiskHold]:
     """A merchant's held payments and their status, never the rules."""
     return RiskHold.objects.for_merchant(merchant).order_by("-created_at")
+
+
+def risk_case_next_for_reviewer(*, reviewer: Any) -> RiskCase | None:
+    """The case a reviewer takes next: the oldest open one that is unassigned
+    or assigned to them, not locked by someone else (an expired lock is no
+    lock), and not one whose first approval they gave (the second approver
+    must be someone else; a case still assigned to its first approver is
+    anyone else's to take). The (status, created_at) index serves it."""
+    return (
+        RiskCase.objects.filter(status__in=RiskCase.OPEN_STATUSES)
+        .filter(
+            Q(assigned_to__isnull=True)
+            | Q(assigned_to=reviewer)
+            | Q(status=RiskCase.Status.AWAITING_SECOND, assigned_to=F("first_approved_by"))
+        )
+        .filter(
+            Q(locked_by__isnull=True) | Q(locked_by=reviewer) | Q(locked_until__lte=timezone.now())
+        )
+        .exclude(first_approved_by=reviewer)
+        .order_by("created_at", "pk")
+        .first()
+    )
