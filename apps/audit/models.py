@@ -4,6 +4,7 @@ import hashlib
 import json
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # The trail is several independent hash chains ("shards"): each record is
 # chained to the previous record of its shard. Writers lock only their
@@ -21,6 +22,10 @@ class AuditChainHead(models.Model):
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain heads")
+
     def __str__(self) -> str:
         return f"shard {self.shard} @ {self.seq}"
 
@@ -30,24 +35,26 @@ class AuditRecord(models.Model):
     model refuses, and on PostgreSQL a trigger refuses too). References are
     plain strings, not foreign keys, so no cascade can ever rewrite a record."""
 
-    shard = models.PositiveSmallIntegerField()
-    seq = models.PositiveBigIntegerField()
-    created_at = models.DateTimeField(db_index=True)
-    action = models.CharField(max_length=80, db_index=True)
+    shard = models.PositiveSmallIntegerField(_("shard"))
+    seq = models.PositiveBigIntegerField(_("sequence"))
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    action = models.CharField(_("action"), max_length=80, db_index=True)
     actor_id = models.CharField(
-        max_length=64, blank=True
+        _("actor ID"), max_length=64, blank=True
     )  # user public id or "terminal:<id>" / "system"
-    actor_label = models.CharField(max_length=200, blank=True)
-    merchant_id = models.CharField(max_length=36, blank=True, db_index=True)
-    target_type = models.CharField(max_length=80, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    ip = models.CharField(max_length=45, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    actor_label = models.CharField(_("actor"), max_length=200, blank=True)
+    merchant_id = models.CharField(_("merchant ID"), max_length=36, blank=True, db_index=True)
+    target_type = models.CharField(_("target type"), max_length=80, blank=True)
+    target_id = models.CharField(_("target ID"), max_length=64, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    ip = models.CharField(_("IP address"), max_length=45, blank=True)
+    request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
 
     class Meta:
+        verbose_name = _("audit record")
+        verbose_name_plural = _("audit records")
         constraints = [
             models.UniqueConstraint(fields=["shard", "seq"], name="audit_shard_seq_unique")
         ]
@@ -95,22 +102,29 @@ class SecurityEvent(models.Model):
     replay, permission denial). Each is also written to the audit trail."""
 
     class Severity(models.TextChoices):
-        INFO = "info"
-        WARNING = "warning"
-        CRITICAL = "critical"
+        INFO = "info", _("info")
+        WARNING = "warning", _("warning")
+        CRITICAL = "critical", _("critical")
 
-    created_at = models.DateTimeField(db_index=True)
-    kind = models.CharField(max_length=60, db_index=True)
-    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
-    merchant_id = models.CharField(max_length=36, blank=True)
-    actor_id = models.CharField(max_length=64, blank=True)
-    ip = models.CharField(max_length=45, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    kind = models.CharField(_("kind"), max_length=60, db_index=True)
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=Severity.choices, default=Severity.WARNING
+    )
+    merchant_id = models.CharField(_("merchant ID"), max_length=36, blank=True)
+    actor_id = models.CharField(_("actor ID"), max_length=64, blank=True)
+    ip = models.CharField(_("IP address"), max_length=45, blank=True)
+    request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
         indexes = [
-            models.Index(fields=["merchant_id", "-created_at"], name="secevent_merchant_recent")
+            models.Index(fields=["merchant_id", "-created_at"], name="secevent_merchant_recent"),
+            # SecurityEventAdmin's severity filter, newest (highest id) first:
+            # the rare critical events must not take a walk through every row.
+            models.Index(fields=["severity", "-id"], name="secevent_severity_recent"),
         ]
 
     def __str__(self) -> str:

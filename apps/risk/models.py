@@ -64,14 +64,19 @@ class RuleConfig(models.Model):
     )
     mcc = models.CharField(_("merchant category code"), max_length=4, blank=True)
     merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merchant"),
     )
     # Empty mode means "inherit from the wider layer".
     mode = models.CharField(_("mode"), max_length=10, choices=RuleMode.choices, blank=True)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
-    version = models.PositiveIntegerField(default=1)
-    updated_at = models.DateTimeField(default=timezone.now)
-    updated_by = models.CharField(max_length=200, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    updated_by = models.CharField(_("updated by"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("rule configuration")
@@ -125,6 +130,8 @@ class RuleConfigVersion(models.Model):
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        verbose_name = _("rule configuration version")
+        verbose_name_plural = _("rule configuration versions")
         constraints = [
             models.UniqueConstraint(fields=["config", "version"], name="ruleconfigversion_unique")
         ]
@@ -147,7 +154,7 @@ class ListEntry(models.Model):
         TERMINAL = "terminal", _("terminal")
         MERCHANT = "merchant", _("merchant")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     subject_type = models.CharField(_("subject type"), max_length=10, choices=Subject.choices)
     subject_id = models.BigIntegerField(_("subject id"))
@@ -161,10 +168,11 @@ class ListEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="list_entries",
+        verbose_name=_("source case"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.CharField(max_length=200, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("created by"), max_length=200, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("list entry")
@@ -186,25 +194,27 @@ class RiskDecisionRecord(TenantOwnedModel):
     `payment_outcome` is filled in (risk_record_payment). The async detectors
     and the backtest read these rows, not the payments table."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    occurred_at = models.DateTimeField()
-    payer_id = models.BigIntegerField()
-    terminal_id = models.BigIntegerField(null=True, blank=True)
-    amount = models.BigIntegerField(help_text=_("minor units (fen)"))
-    currency = models.CharField(max_length=3, default="CNY")
-    latitude = models.FloatField(null=True, blank=True)
-    longitude = models.FloatField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    score = models.IntegerField(default=0)
-    reasons = models.JSONField(default=list, blank=True)
-    hits = models.JSONField(default=list, blank=True)
-    rule_versions = models.JSONField(default=dict, blank=True)
-    context = models.JSONField(default=dict, blank=True)
-    inputs = models.JSONField(default=dict, blank=True)
-    elapsed_ms = models.FloatField(default=0)
-    payment_public_id = models.UUIDField(null=True, blank=True)
-    payment_outcome = models.CharField(max_length=10, choices=PaymentOutcome.choices, blank=True)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    payer_id = models.BigIntegerField(_("payer ID"))
+    terminal_id = models.BigIntegerField(_("terminal ID"), null=True, blank=True)
+    amount = models.BigIntegerField(_("amount (minor units)"), help_text=_("minor units (fen)"))
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    latitude = models.FloatField(_("latitude"), null=True, blank=True)
+    longitude = models.FloatField(_("longitude"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    score = models.IntegerField(_("score"), default=0)
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    hits = models.JSONField(_("rule hits"), default=list, blank=True)
+    rule_versions = models.JSONField(_("rule versions"), default=dict, blank=True)
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    inputs = models.JSONField(_("inputs"), default=dict, blank=True)
+    elapsed_ms = models.FloatField(_("elapsed (ms)"), default=0)
+    payment_public_id = models.UUIDField(_("payment ID"), null=True, blank=True)
+    payment_outcome = models.CharField(
+        _("payment outcome"), max_length=10, choices=PaymentOutcome.choices, blank=True
+    )
 
     class Meta:
         verbose_name = _("risk decision")
@@ -214,6 +224,9 @@ class RiskDecisionRecord(TenantOwnedModel):
             models.Index(fields=["terminal_id", "occurred_at"], name="riskdec_terminal_time"),
             models.Index(fields=["merchant", "occurred_at"], name="riskdec_merchant_time"),
             models.Index(fields=["occurred_at"], name="riskdec_time"),
+            # RiskDecisionRecordAdmin's outcome filter, newest (highest id)
+            # first: holds and declines are a small share of all decisions.
+            models.Index(fields=["outcome", "-id"], name="riskdec_outcome_recent"),
         ]
 
     def __str__(self) -> str:
@@ -243,6 +256,7 @@ class PayerRiskState(models.Model):
 
     class Meta:
         verbose_name = _("payer risk state")
+        verbose_name_plural = _("payer risk states")
 
     def __str__(self) -> str:
         return f"risk state of payer {self.payer_id}"
@@ -254,6 +268,10 @@ class MerchantRiskState(models.Model):
     merchant_id = models.BigIntegerField(unique=True)
     payments_count = models.BigIntegerField(default=0)
     payments_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("merchant risk state")
+        verbose_name_plural = _("merchant risk states")
 
     def __str__(self) -> str:
         return f"risk state of merchant {self.merchant_id}"
@@ -269,6 +287,8 @@ class RiskCounterBucket(models.Model):
     count = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("velocity counter")
+        verbose_name_plural = _("velocity counters")
         constraints = [
             models.UniqueConstraint(fields=["key", "bucket"], name="riskcounter_key_bucket")
         ]
@@ -297,43 +317,77 @@ class RiskCase(models.Model):
 
     OPEN_STATUSES = (Status.OPEN, Status.AWAITING_SECOND)
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.OPEN
+    )
     merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merchant"),
     )
-    title = models.CharField(max_length=200)
-    detail = models.JSONField(default=dict, blank=True)
+    title = models.CharField(_("title"), max_length=200)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
     decision = models.ForeignKey(
-        RiskDecisionRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+        RiskDecisionRecord,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+        verbose_name=_("risk decision"),
     )
-    payment_public_id = models.UUIDField(null=True, blank=True)
+    payment_public_id = models.UUIDField(_("payment ID"), null=True, blank=True)
     # The ledger's HOLD journal entry (apps.transactions) this case decides.
-    hold_entry_public_id = models.UUIDField(null=True, blank=True)
-    payer_id = models.BigIntegerField(null=True, blank=True)
-    ledger_account_id = models.BigIntegerField(null=True, blank=True)
-    amount = models.BigIntegerField(default=0)
-    currency = models.CharField(max_length=3, default="CNY")
+    hold_entry_public_id = models.UUIDField(_("hold entry ID"), null=True, blank=True)
+    payer_id = models.BigIntegerField(_("payer ID"), null=True, blank=True)
+    ledger_account_id = models.BigIntegerField(_("ledger account ID"), null=True, blank=True)
+    amount = models.BigIntegerField(_("amount (minor units)"), default=0)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("assigned to"),
     )
     locked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("locked by"),
     )
-    locked_until = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
     first_approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("first approved by"),
     )
-    first_approved_at = models.DateTimeField(null=True, blank=True)
-    first_approval_reason = models.CharField(max_length=1000, blank=True)
+    first_approved_at = models.DateTimeField(_("first approved at"), null=True, blank=True)
+    first_approval_reason = models.CharField(
+        _("first approval reason"), max_length=1000, blank=True
+    )
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.CharField(max_length=1000, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.CharField(_("decision reason"), max_length=1000, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("risk case")
@@ -401,22 +455,29 @@ class Alert(models.Model):
         ACKNOWLEDGED = "acknowledged", _("acknowledged")
         RESOLVED = "resolved", _("resolved")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    kind = models.CharField(max_length=60, db_index=True)
-    severity = models.CharField(max_length=10, choices=Severity.choices)
-    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN)
-    title = models.CharField(max_length=200)
-    detail = models.JSONField(default=dict, blank=True)
-    dedup_key = models.CharField(max_length=200)
-    merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=60, db_index=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
+    status = models.CharField(
+        _("status"), max_length=15, choices=Status.choices, default=Status.OPEN
     )
-    first_seen_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField(default=timezone.now)
-    occurrences = models.PositiveIntegerField(default=1)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.CharField(max_length=200, blank=True)
+    title = models.CharField(_("title"), max_length=200)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    dedup_key = models.CharField(_("deduplication key"), max_length=200)
+    merchant = models.ForeignKey(
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merchant"),
+    )
+    first_seen_at = models.DateTimeField(_("first seen at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now)
+    occurrences = models.PositiveIntegerField(_("occurrences"), default=1)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.CharField(_("resolved by"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("alert")
@@ -444,6 +505,10 @@ class BalanceWatch(models.Model):
     runs = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = _("balance watch")
+        verbose_name_plural = _("balance watches")
+
     def __str__(self) -> str:
         return f"watch of account {self.ledger_account_id}"
 
@@ -452,14 +517,16 @@ class MonitorRun(models.Model):
     """One run of a monitor (balance check, detectors sweep): when, how long,
     what it found. The dashboard shows the latest of each."""
 
-    name = models.CharField(max_length=60, db_index=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    ok = models.BooleanField(default=True)
-    findings = models.JSONField(default=list, blank=True)
-    stats = models.JSONField(default=dict, blank=True)
+    name = models.CharField(_("name"), max_length=60, db_index=True)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    ok = models.BooleanField(_("OK"), default=True)
+    findings = models.JSONField(_("findings"), default=list, blank=True)
+    stats = models.JSONField(_("statistics"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("monitor run")
+        verbose_name_plural = _("monitor runs")
         indexes = [models.Index(fields=["name", "-started_at"], name="monitorrun_latest")]
 
     def __str__(self) -> str:
@@ -474,6 +541,10 @@ class MonitoredJob(models.Model):
     name = models.CharField(max_length=100, unique=True)
     first_expected_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = _("monitored job")
+        verbose_name_plural = _("monitored jobs")
+
     def __str__(self) -> str:
         return self.name
 
@@ -486,6 +557,8 @@ class RefundSignal(TenantOwnedModel):
     occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("refund signal")
+        verbose_name_plural = _("refund signals")
         indexes = [
             models.Index(fields=["merchant", "occurred_at"], name="riskrefund_merchant_time")
         ]

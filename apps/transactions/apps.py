@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TransactionsConfig(AppConfig):
@@ -6,6 +7,7 @@ class TransactionsConfig(AppConfig):
 
     name = "apps.transactions"
     label = "transactions"
+    verbose_name = _("transactions and ledger")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

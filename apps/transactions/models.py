@@ -52,13 +52,23 @@ class LedgerAccount(models.Model):
     changed only by apps.transactions.services.ledger_post. `frozen` (set by
     compliance or the risk monitor) refuses debits; credits still land."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=24, choices=AccountKind.choices)
     payer = models.ForeignKey(
-        Payer, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        Payer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+        verbose_name=_("payer"),
     )
     merchant = models.ForeignKey(
-        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        Merchant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+        verbose_name=_("merchant"),
     )
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     balance = models.BigIntegerField(_("balance (minor units)"), default=0)
@@ -66,7 +76,7 @@ class LedgerAccount(models.Model):
         _("slot"), default=0, help_text=_("fee revenue only: see FEE_REVENUE_SLOTS")
     )
     frozen = models.BooleanField(_("frozen"), default=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -178,22 +188,32 @@ class JournalEntry(ImmutableModel):
     label and public id) and, where the client sent one, its idempotency key.
     Refunds, hold decisions and reversals point at their `original` entry."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
     currency = models.CharField(_("currency"), max_length=3)
     # The merchant the money movement concerns (tenant attribution for
     # statements and history); empty for wallet top-ups.
     merchant = models.ForeignKey(
-        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        Merchant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+        verbose_name=_("merchant"),
     )
     event_type = models.CharField(_("event type"), max_length=80, blank=True)
     event_id = models.CharField(_("event id"), max_length=64, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
     original = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        verbose_name=_("original entry"),
     )
     memo = models.CharField(_("memo"), max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("journal entry")
@@ -220,6 +240,8 @@ class JournalEntry(ImmutableModel):
         indexes = [
             models.Index(fields=["event_type", "event_id"], name="ledger_entry_event"),
             models.Index(fields=["merchant", "created_at"], name="ledger_entry_merchant_day"),
+            # JournalEntryAdmin's kind filter, newest (highest id) first.
+            models.Index(fields=["kind", "-id"], name="ledger_entry_kind_recent"),
         ]
 
     def __str__(self) -> str:
@@ -330,34 +352,46 @@ class Payment(TenantOwnedModel):
     record). Its money moved in journal entries whose event is this payment
     (event_type "transactions.payment", event_id = public_id)."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     terminal = models.ForeignKey(
-        "terminals.Terminal", on_delete=models.PROTECT, related_name="payments"
+        "terminals.Terminal",
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("terminal"),
     )
-    shop = models.ForeignKey("accounts.Shop", on_delete=models.PROTECT, related_name="payments")
+    shop = models.ForeignKey(
+        "accounts.Shop", on_delete=models.PROTECT, related_name="payments", verbose_name=_("shop")
+    )
     operator = models.ForeignKey(
         "accounts.Membership",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="payments_taken",
+        verbose_name=_("operator"),
     )
-    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="payments")
+    payer = models.ForeignKey(
+        Payer, on_delete=models.PROTECT, related_name="payments", verbose_name=_("payer")
+    )
     amount = models.BigIntegerField(_("amount (minor units)"))
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     status = models.CharField(_("status"), max_length=20, choices=PaymentStatus.choices)
     reasons = models.JSONField(_("reason codes"), default=list, blank=True)
     refunded_amount = models.BigIntegerField(_("refunded (minor units)"), default=0)
-    password_failures = models.PositiveSmallIntegerField(default=0)
-    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    password_failures = models.PositiveSmallIntegerField(_("wrong payment passwords"), default=0)
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
     # apps.risk's RiskDecisionRecord.public_id of the latest decision (the
     # step-up retry decides again); a UUID, not a foreign key, so the two
     # apps' migrations stay independent.
-    risk_decision_public_id = models.UUIDField(null=True, blank=True)
+    risk_decision_public_id = models.UUIDField(_("risk decision ID"), null=True, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=255)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("payment")
@@ -386,6 +420,11 @@ class Payment(TenantOwnedModel):
                 fields=["merchant", "status", "-created_at", "-id"], name="payment_status_recent"
             ),
             models.Index(fields=["payer", "-created_at"], name="payment_payer_recent"),
+            # Compliance's list across all merchants (PaymentAdmin: newest
+            # first, filtered by status): a page is an index range, not a
+            # sort of every payment.
+            models.Index(fields=["-created_at", "-id"], name="payment_recent"),
+            models.Index(fields=["status", "-created_at", "-id"], name="payment_status_all_recent"),
         ]
 
     def __str__(self) -> str:
@@ -425,19 +464,31 @@ class Refund(TenantOwnedModel):
     """All or part of a paid payment given back to the payer, approved by a
     supervisor's PIN (terminal) or an owner/manager with OTP (portal)."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
     terminal = models.ForeignKey(
-        "terminals.Terminal", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "terminals.Terminal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("terminal"),
     )
     amount = models.BigIntegerField(_("amount (minor units)"))
-    currency = models.CharField(max_length=3, default="CNY")
-    reason = models.CharField(max_length=200, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
     approved_by = models.ForeignKey(
-        "accounts.Membership", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "accounts.Membership",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
     )
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("refund")
@@ -464,16 +515,24 @@ class Reversal(TenantOwnedModel):
         KEY_BLOCKED = "key_blocked", _("key blocked (no payment yet)")
         NOTHING = "nothing", _("payment was declined: nothing to undo")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     terminal = models.ForeignKey(
-        "terminals.Terminal", on_delete=models.PROTECT, related_name="reversals"
+        "terminals.Terminal",
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        verbose_name=_("terminal"),
     )
-    original_key = models.CharField(max_length=255)
+    original_key = models.CharField(_("original idempotency key"), max_length=255)
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        verbose_name=_("payment"),
     )
-    outcome = models.CharField(max_length=12, choices=Outcome.choices)
-    created_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("reversal")
@@ -493,17 +552,20 @@ class BatchClose(TenantOwnedModel):
     server's for the same period (since its previous close). Mismatches are
     kept (`matched` false, `differences`) for the merchant and compliance."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     terminal = models.ForeignKey(
-        "terminals.Terminal", on_delete=models.PROTECT, related_name="batch_closes"
+        "terminals.Terminal",
+        on_delete=models.PROTECT,
+        related_name="batch_closes",
+        verbose_name=_("terminal"),
     )
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField()
-    terminal_counts = models.JSONField(default=dict)
-    server_counts = models.JSONField(default=dict)
-    differences = models.JSONField(default=dict, blank=True)
-    matched = models.BooleanField()
-    created_at = models.DateTimeField(default=timezone.now)
+    period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("period end"))
+    terminal_counts = models.JSONField(_("terminal's totals"), default=dict)
+    server_counts = models.JSONField(_("server's totals"), default=dict)
+    differences = models.JSONField(_("differences"), default=dict, blank=True)
+    matched = models.BooleanField(_("matched"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("batch close")
