@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
@@ -8,6 +9,7 @@ class AccountsConfig(AppConfig):
     default = True
     name = "apps.accounts"
     label = "accounts"
+    verbose_name = _("accounts")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

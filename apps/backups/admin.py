@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from apps.backups import services
 from apps.backups.models import BackupPolicy, BackupReplica, BackupRun, BackupTarget, RestoreDrill
@@ -67,7 +69,7 @@ class BackupRunAdmin(_CompliancePermissions, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("replicas__target")
 
-    @admin.display(description="copies")
+    @admin.display(description=_("copies"))
     def copies(self, run: BackupRun) -> str:
         return ", ".join(f"{r.target.name}: {r.status}" for r in run.replicas.all())
 
@@ -101,24 +103,36 @@ class BackupRunAdmin(_CompliancePermissions, admin.ModelAdmin):
         transaction.on_commit(
             lambda: backup_create.delay(trigger=BackupRun.Trigger.MANUAL, actor=actor)
         )
-        messages.success(request, "Backup started; it appears in the catalog below.")
+        messages.success(request, gettext("Backup started; it appears in the catalog below."))
         return HttpResponseRedirect(reverse("admin:backups_backuprun_changelist"))
 
-    @admin.action(description="Place a legal hold (never pruned)")
+    @admin.action(description=_("Place a legal hold (never pruned)"))
     def place_legal_hold(self, request, queryset):
         for run in queryset:
             services.backup_legal_hold_set(
                 run=run, hold=True, reason=f"placed by {request.user.email}", actor=request.user
             )
-        messages.success(request, f"Legal hold placed on {queryset.count()} backup(s).")
+        n = queryset.count()
+        messages.success(
+            request,
+            ngettext("Legal hold placed on %(n)s backup.", "Legal hold placed on %(n)s backups.", n)
+            % {"n": n},
+        )
 
-    @admin.action(description="Release the legal hold")
+    @admin.action(description=_("Release the legal hold"))
     def release_legal_hold(self, request, queryset):
         for run in queryset:
             services.backup_legal_hold_set(
                 run=run, hold=False, reason=f"released by {request.user.email}", actor=request.user
             )
-        messages.success(request, f"Legal hold released on {queryset.count()} backup(s).")
+        n = queryset.count()
+        messages.success(
+            request,
+            ngettext(
+                "Legal hold released on %(n)s backup.", "Legal hold released on %(n)s backups.", n
+            )
+            % {"n": n},
+        )
 
 
 @admin.register(BackupTarget)

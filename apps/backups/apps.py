@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BackupsConfig(AppConfig):
@@ -6,4 +7,5 @@ class BackupsConfig(AppConfig):
 
     name = "apps.backups"
     label = "backups"
+    verbose_name = _("backups")
     default_auto_field = "django.db.models.BigAutoField"

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
@@ -6,6 +7,7 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+    verbose_name = _("core")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

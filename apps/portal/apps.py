@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
@@ -6,4 +7,5 @@ class PortalConfig(AppConfig):
 
     name = "apps.portal"
     label = "portal"
+    verbose_name = _("merchant portal")
     default_auto_field = "django.db.models.BigAutoField"

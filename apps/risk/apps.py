@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RiskConfig(AppConfig):
@@ -6,6 +7,7 @@ class RiskConfig(AppConfig):
 
     name = "apps.risk"
     label = "risk"
+    verbose_name = _("risk")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TerminalsConfig(AppConfig):
@@ -6,6 +7,7 @@ class TerminalsConfig(AppConfig):
 
     name = "apps.terminals"
     label = "terminals"
+    verbose_name = _("terminals")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

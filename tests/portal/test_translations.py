@@ -238,3 +238,55 @@ def test_the_language_switcher_sets_the_language_for_the_session(client, owner):
     body = client.get(reverse("portal:home"), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
     assert "Dashboard" in body
     assert 'lang="en"' in body
+
+
+# The compliance admin: the apps whose names, model names, column headers,
+# filters and buttons compliance reads in Chinese.
+ADMIN_APPS = ("accounts", "audit", "backups", "risk", "transactions")
+
+
+def _admin_words(body: str) -> str:
+    """The admin's own words on a page: not the rows of a list (data: codes,
+    ids, names), nor the alt texts Django hard-codes in English on its icons
+    ("Search", "True"), nor job names (slugs such as risk-holds-expire)."""
+    body = re.sub(r'(?s)(<table id="result_list">.*?<tbody>).*?(</tbody>)', r"\1\2", body)
+    body = re.sub(r'<img[^>]*src="[^"]*/admin/img/[^"]*"[^>]*>', " ", body)
+    return re.sub(r"(?<![\w-])[a-z]+(?:-[a-z]+)+(?![\w-])", " ", body)
+
+
+def _admin_pages() -> list[str]:
+    from django.contrib import admin
+
+    pages = [reverse("admin:index")]
+    pages += [reverse("admin:app_list", args=[app]) for app in ADMIN_APPS]
+    for model in admin.site._registry:
+        if model._meta.app_label in ADMIN_APPS:
+            info = model._meta.app_label, model._meta.model_name
+            pages.append(reverse("admin:{}_{}_changelist".format(*info)))
+    return pages
+
+
+@pytest.mark.django_db
+def test_the_compliance_admin_in_chinese_shows_no_english(client, compliance, shop_payment):
+    """Every app and model name, column header, filter and button of the
+    compliance admin's lists, with a payment and its ledger, audit trail,
+    risk decision and a KYB review in them."""
+    otp_force_login(client, compliance)
+    found: dict[str, list[str]] = {}
+    for url in _admin_pages():
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9", follow=True)
+        assert response.status_code == 200, url
+        assert response["Content-Language"] == "zh-hans"
+        phrases = _english_phrases(_visible_text(_admin_words(response.content.decode())))
+        if phrases:
+            found[url] = sorted(set(phrases))
+    assert found == {}, "\n".join(f"{url}: {', '.join(p)}" for url, p in found.items())
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_page_in_chinese_shows_no_english(client):
+    response = client.get(reverse("admin:login"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+    assert response.status_code == 200
+    text = _visible_text(response.content.decode())
+    assert _english_phrases(text) == []
+    assert "OTP Token" not in text

@@ -30,16 +30,20 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in: merchant staff, compliance staff (is_staff) or a payer."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField(_("email"), unique=True)
     display_name = models.CharField(_("name"), max_length=100, blank=True)
     is_staff = models.BooleanField(_("compliance staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
     # Login lockout (apps.accounts.backends): failures since the last success,
     # and the end of the current lock.
-    failed_login_count = models.PositiveIntegerField(default=0, editable=False)
-    login_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    failed_login_count = models.PositiveIntegerField(
+        _("failed sign-ins"), default=0, editable=False
+    )
+    login_locked_until = models.DateTimeField(
+        _("sign-in locked until"), null=True, blank=True, editable=False
+    )
 
     objects = UserManager()
 
@@ -68,7 +72,7 @@ class Merchant(models.Model):
         SUSPENDED = "suspended", _("suspended")
         CLOSED = "closed", _("closed")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=200)
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.ONBOARDING
@@ -76,7 +80,7 @@ class Merchant(models.Model):
     mcc = models.CharField(_("merchant category code"), max_length=4, blank=True)
     # Merchant discount rate in basis points (38 = 0.38%).
     discount_rate_bp = models.PositiveIntegerField(_("discount rate (bp)"), default=38)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("merchant")
@@ -196,15 +200,17 @@ class Payer(models.Model):
         CLASS_II = "II", _("class II")
         CLASS_III = "III", _("class III")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="payer")
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
+    user = models.OneToOneField(
+        User, on_delete=models.PROTECT, related_name="payer", verbose_name=_("user")
+    )
     account_class = models.CharField(
         _("account class"),
         max_length=4,
         choices=AccountClass.choices,
         default=AccountClass.UNVERIFIED,
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("payer")

@@ -20,14 +20,17 @@ class PaymentPassword(models.Model):
     in the database) and the lockout are the protection (DESIGN.md §4)."""
 
     payer = models.OneToOneField(
-        "accounts.Payer", on_delete=models.CASCADE, related_name="payment_password"
+        "accounts.Payer",
+        on_delete=models.CASCADE,
+        related_name="payment_password",
+        verbose_name=_("payer"),
     )
-    salt = models.CharField(max_length=64)
-    iterations = models.PositiveIntegerField()
-    digest = models.CharField(max_length=128)
-    set_at = models.DateTimeField(default=timezone.now)
-    failed_attempts = models.PositiveIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)
+    salt = models.CharField(_("salt"), max_length=64)
+    iterations = models.PositiveIntegerField(_("iterations"))
+    digest = models.CharField(_("digest"), max_length=128)
+    set_at = models.DateTimeField(_("set at"), default=timezone.now)
+    failed_attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment password")

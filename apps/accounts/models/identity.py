@@ -48,7 +48,7 @@ class KycApplication(models.Model):
         BENEFICIAL_OWNER = "beneficial_owner", _("beneficial owner")
         STAFF = "staff", _("staff member")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     subject = models.CharField(_("subject"), max_length=20, choices=Subject.choices)
     # The account this identity belongs to (a payer's or staff member's user);
     # empty for a legal representative or owner who has no account.
@@ -58,16 +58,26 @@ class KycApplication(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="kyc_applications",
+        verbose_name=_("user"),
     )
     # The merchant whose KYB names this person (legal rep, beneficial owner).
     merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merchant"),
     )
     legal_name = PIICharField(_("legal name"), max_length=100)
     id_number = PIICharField(_("resident ID number"), max_length=18)
-    id_number_index = models.CharField(max_length=64, db_index=True, editable=False)
+    id_number_index = models.CharField(
+        _("ID number index"), max_length=64, db_index=True, editable=False
+    )
     phone = PIICharField(_("phone"), max_length=20, blank=True)
-    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_index = models.CharField(
+        _("phone index"), max_length=64, blank=True, db_index=True, editable=False
+    )
     status = models.CharField(
         _("status"), max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.DRAFT
     )
@@ -81,15 +91,25 @@ class KycApplication(models.Model):
     # Another application with the same ID number (found by blind index), for
     # compliance's eyes only: the applicant learns nothing about it.
     duplicate_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("duplicate of"),
     )
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("KYC application")
@@ -117,14 +137,19 @@ class KybApplication(TenantOwnedModel):
 
     Status = ReviewStatus
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public ID"), default=uuid.uuid4, unique=True, editable=False)
     company_name = models.CharField(_("registered company name"), max_length=200)
     uscc = PIICharField(_("unified social credit code"), max_length=18)
-    uscc_index = models.CharField(max_length=64, db_index=True, editable=False)
+    uscc_index = models.CharField(
+        _("credit code index"), max_length=64, db_index=True, editable=False
+    )
     mcc = models.CharField(_("merchant category code"), max_length=4)
     registered_address = models.CharField(_("registered address"), max_length=300)
     legal_rep = models.ForeignKey(
-        KycApplication, on_delete=models.PROTECT, related_name="kyb_as_legal_rep"
+        KycApplication,
+        on_delete=models.PROTECT,
+        related_name="kyb_as_legal_rep",
+        verbose_name=_("legal representative"),
     )
     status = models.CharField(
         _("status"), max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.DRAFT
@@ -135,17 +160,31 @@ class KybApplication(TenantOwnedModel):
     decision_note = models.TextField(_("decision note"), blank=True)
     may_resubmit = models.BooleanField(_("may resubmit"), default=True)
     duplicate_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("duplicate of"),
     )
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("submitted by"),
     )
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("KYB application")
@@ -255,6 +294,10 @@ class EncryptionCanary(models.Model):
     cannot read it, the key is wrong (apps.accounts.crypto.field_key_verify)."""
 
     token = models.TextField()
+
+    class Meta:
+        verbose_name = _("encryption canary")
+        verbose_name_plural = _("encryption canaries")
 
     def __str__(self) -> str:
         return "encryption canary"
