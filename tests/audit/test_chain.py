@@ -158,3 +158,41 @@ def test_a_missing_head_beside_records_is_a_problem(trail):
     shard = trail[0].shard
     AuditChainHead.objects.filter(shard=shard).delete()
     assert any(p.shard == shard and "head missing" in p.problem for p in audit_chain_verify())
+
+
+@pytest.mark.postgres
+def test_a_writer_takes_a_free_chain_head_instead_of_waiting(transactional_db):
+    """While one transaction holds a chain head (until its COMMIT), another
+    writer appends to a different head at once; in its own transaction a
+    writer keeps to the head it holds."""
+    for shard in range(8):
+        AuditChainHead.objects.get_or_create(shard=shard)
+    held, done = threading.Event(), threading.Event()
+    release = threading.Event()
+    shards: dict[str, int] = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                shards["holder"] = audit_record(action="test.holder").shard
+                shards["holder_again"] = audit_record(action="test.holder").shard
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(10)
+    # This connection's preferred head is the holder's: it must not wait.
+    connection._anfu_audit_shard = shards["holder"]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+        shards["other"] = audit_record(action="test.other").shard
+    done.set()
+    release.set()
+    thread.join()
+    assert shards["holder"] == shards["holder_again"]
+    assert shards["other"] != shards["holder"]
+    assert audit_chain_verify() == []
