@@ -407,6 +407,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "apps.risk.tasks.risk_holds_expire",
             "schedule": timedelta(minutes=5),
         },
+        # Payments' detectors: every decided payment, seconds after commit.
+        "risk-payment-detectors": {
+            "task": "apps.risk.tasks.risk_payment_detectors",
+            "schedule": timedelta(seconds=10),
+        },
         "risk-detectors-sweep": {
             "task": "apps.risk.tasks.risk_detectors_sweep",
             "schedule": timedelta(minutes=15),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from apps.risk import clock
@@ -217,6 +218,31 @@ PAYMENT_DETECTORS = (
     detect_many_merchants,
     detect_terminal_volume,
 )
+
+
+def risk_payment_detectors_sweep(*, batch_size: int = 500) -> int:
+    """Runs the payment detectors over every decided payment they have not
+    seen yet (detectors_pending, set with the payment's outcome and
+    committed with it), oldest first, and clears the mark in the same
+    transaction as the alerts they raise. Concurrent sweeps take disjoint
+    records (SKIP LOCKED). Returns how many records were looked at."""
+    seen = 0
+    while True:
+        with transaction.atomic():
+            records = list(
+                RiskDecisionRecord.objects.select_for_update(skip_locked=True)
+                .filter(detectors_pending=True)
+                .order_by("id")[:batch_size]
+            )
+            for record in records:
+                for detector in PAYMENT_DETECTORS:
+                    detector(record)
+            RiskDecisionRecord.objects.filter(pk__in=[r.pk for r in records]).update(
+                detectors_pending=False
+            )
+        seen += len(records)
+        if len(records) < batch_size:
+            return seen
 
 
 def risk_payment_detectors_run(*, decision_id: int) -> list[dict]:

@@ -37,15 +37,16 @@ history.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, FloatField, Q, Value, When
+from django.db import connection, transaction
 
+from apps.core.db import WriteBatch
 from apps.risk import clock
 from apps.risk.config import config_snapshot
 from apps.risk.counters import CounterQuery, CounterUnavailable, counter_store
@@ -58,6 +59,7 @@ from apps.risk.decision import (
     evaluate,
 )
 from apps.risk.models import (
+    MERCHANT_STATE_SLOTS,
     MerchantRiskState,
     Outcome,
     PayerRiskState,
@@ -93,7 +95,9 @@ class RiskDecision:
     hits: list[RuleHit]
     shadow_hits: list[RuleHit]
     rule_versions: dict[str, str]
-    record_id: int
+    # The decision's stored record: unsaved (pk None) until written when
+    # risk_decide was told not to save it (see risk_record_payment).
+    record: RiskDecisionRecord = field(repr=False)
     elapsed_ms: float
     inputs: DecisionInputs = field(repr=False)
     skipped: list[str] = field(default_factory=list)
@@ -101,6 +105,10 @@ class RiskDecision:
     @property
     def approved(self) -> bool:
         return self.outcome == Outcome.APPROVE
+
+    @property
+    def record_id(self) -> int | None:
+        return self.record.pk
 
 
 def payment_context_build(
@@ -179,7 +187,8 @@ def _state_sql() -> str:
             "p.payments_count, p.payments_sum, p.password_free_daily_limit, p.last_latitude, p.last_longitude, "
             "p.last_at, m.payments_count, m.payments_sum "
             f"FROM (SELECT 1 AS one) AS x LEFT JOIN {payer} p ON p.payer_id = %s "
-            f"LEFT JOIN {merchant} m ON m.merchant_id = %s"
+            "LEFT JOIN (SELECT sum(payments_count) AS payments_count, "
+            f"sum(payments_sum) AS payments_sum FROM {merchant} WHERE merchant_id = %s) m ON true"
         )
     return _STATE_SQL
 
@@ -276,11 +285,16 @@ def _counters_down(ctx: PaymentContext | None, *, where: str, error: str) -> Non
     )
 
 
-def risk_decide(*, ctx: PaymentContext) -> RiskDecision:
+def risk_decide(*, ctx: PaymentContext, save: bool = True) -> RiskDecision:
     """Decides one payment and stores the decision (one INSERT). Call it
     inside the payment's transaction, so the decision commits with the
     payment at no extra commit; and commit a declined payment rather than
-    raising out of that transaction, or its decision record rolls back too."""
+    raising out of that transaction, or its decision record rolls back too.
+
+    save=False leaves the record unsaved, for a caller that writes it with
+    its other writes (risk_record_payment, or `batch.insert(decision.record)`
+    when the payment waits for a password): that caller must write it in
+    the same transaction, or the decision is lost."""
     started = time.perf_counter()
     snapshot = config_snapshot()
     rules = snapshot.effective(ctx.merchant_mcc, ctx.merchant_id)
@@ -293,8 +307,7 @@ def risk_decide(*, ctx: PaymentContext) -> RiskDecision:
     _read_velocity(ctx, rules, inputs)
     result: Evaluation = evaluate(ctx=ctx, inputs=inputs, rules=rules)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    # One INSERT, atomic by itself: no savepoint round trips when nested.
-    record = RiskDecisionRecord.objects.create(
+    record = RiskDecisionRecord(
         merchant_id=ctx.merchant_id,
         occurred_at=ctx.occurred_at,
         payer_id=ctx.payer_id,
@@ -312,6 +325,9 @@ def risk_decide(*, ctx: PaymentContext) -> RiskDecision:
         inputs={**inputs.as_json(), "skipped": result.skipped},
         elapsed_ms=round(elapsed_ms, 3),
     )
+    if save:
+        # One INSERT, atomic by itself: no savepoint round trips when nested.
+        record.save(force_insert=True)
     return RiskDecision(
         public_id=str(record.public_id),
         outcome=result.outcome,
@@ -320,71 +336,78 @@ def risk_decide(*, ctx: PaymentContext) -> RiskDecision:
         hits=result.hits,
         shadow_hits=result.shadow_hits,
         rule_versions=result.rule_versions,
-        record_id=record.pk,
+        record=record,
         elapsed_ms=elapsed_ms,
         inputs=inputs,
         skipped=result.skipped,
     )
 
 
-def _state_update(model: Any, lookup: dict[str, int], updates: dict[str, Any]) -> None:
-    """One UPDATE in the common case; the row is created (race-free) only
-    for a payer's or merchant's first payment."""
-    if not model.objects.filter(**lookup).update(**updates):
+def _state_update(
+    batch: WriteBatch, model: Any, lookup: dict[str, int], sql: str, params: list[Any]
+) -> None:
+    """One UPDATE (in `batch`) in the common case; the row is created
+    (race-free) only for a payer's or merchant's first payment. The UPDATE
+    is SQL: its ORM form (three CASEs) cost more CPU to compile than the
+    database took to run it, on every payment."""
+
+    def create_then_update() -> None:
         model.objects.bulk_create([model(**lookup)], ignore_conflicts=True)
-        model.objects.filter(**lookup).update(**updates)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    batch.raw(sql, params, if_none=create_then_update)
 
 
-def _update_payer_state(ctx: PaymentContext, *, count_usual: bool) -> None:
+def _update_payer_state(batch: WriteBatch, ctx: PaymentContext, *, count_usual: bool) -> None:
+    """One UPDATE, no read-modify-write: concurrent payments of one payer
+    cannot lose each other's amounts, and a new day/year starts from zero.
+    (SET expressions all read the row as it was, so `day` is compared
+    before it is set.)"""
+    ops = connection.ops
     today, year = _local_day_year(ctx.occurred_at)
+    day = ops.adapt_datefield_value(today)
     free = 0 if ctx.password_verified else ctx.amount
-    # One UPDATE, no read-modify-write: concurrent payments of one payer
-    # cannot lose each other's amounts, and a new day/year starts from zero.
-    updates: dict[str, Any] = {
-        "day_total": Case(
-            When(day=today, then=F("day_total") + ctx.amount), default=Value(ctx.amount)
-        ),
-        "day_password_free_total": Case(
-            When(day=today, then=F("day_password_free_total") + free), default=Value(free)
-        ),
-        "day": Value(today),
-        "year_total": Case(
-            When(year=year, then=F("year_total") + ctx.amount), default=Value(ctx.amount)
-        ),
-        "year": Value(year),
-        "lifetime_total": F("lifetime_total") + ctx.amount,
-    }
+    sets = [
+        "day_total = CASE WHEN day = %s THEN day_total + %s ELSE %s END",
+        "day_password_free_total = CASE WHEN day = %s THEN day_password_free_total + %s ELSE %s END",
+        "day = %s",
+        "year_total = CASE WHEN year = %s THEN year_total + %s ELSE %s END",
+        "year = %s",
+        "lifetime_total = lifetime_total + %s",
+    ]
+    params: list[Any] = [day, ctx.amount, ctx.amount, day, free, free, day]
+    params += [year, ctx.amount, ctx.amount, year, ctx.amount]
     lat = ctx.latitude if ctx.latitude is not None else ctx.shop_latitude
     lon = ctx.longitude if ctx.longitude is not None else ctx.shop_longitude
     if lat is not None and lon is not None:
         # Only a later payment moves the payer's last known place.
-        newer = Q(last_at__isnull=True) | Q(last_at__lte=ctx.occurred_at)
-        updates["last_latitude"] = Case(
-            When(newer, then=Value(float(lat))),
-            default=F("last_latitude"),
-            output_field=FloatField(),
-        )
-        updates["last_longitude"] = Case(
-            When(newer, then=Value(float(lon))),
-            default=F("last_longitude"),
-            output_field=FloatField(),
-        )
-        updates["last_at"] = Case(
-            When(newer, then=Value(ctx.occurred_at)),
-            default=F("last_at"),
-            output_field=DateTimeField(),
-        )
+        at = ops.adapt_datetimefield_value(ctx.occurred_at)
+        newer = "last_at IS NULL OR last_at <= %s"
+        sets += [
+            f"last_latitude = CASE WHEN {newer} THEN %s ELSE last_latitude END",
+            f"last_longitude = CASE WHEN {newer} THEN %s ELSE last_longitude END",
+            f"last_at = CASE WHEN {newer} THEN %s ELSE last_at END",
+        ]
+        params += [at, float(lat), at, float(lon), at, at]
     if count_usual:
-        updates["payments_count"] = F("payments_count") + 1
-        updates["payments_sum"] = F("payments_sum") + ctx.amount
-    _state_update(PayerRiskState, {"payer_id": ctx.payer_id}, updates)
+        sets += ["payments_count = payments_count + 1", "payments_sum = payments_sum + %s"]
+        params.append(ctx.amount)
+    table = PayerRiskState._meta.db_table
+    sql = f"UPDATE {table} SET {', '.join(sets)} WHERE payer_id = %s"  # noqa: S608 (fixed parts)
+    _state_update(batch, PayerRiskState, {"payer_id": ctx.payer_id}, sql, [*params, ctx.payer_id])
 
 
-def _update_merchant_usual_amounts(ctx: PaymentContext) -> None:
+def _update_merchant_usual_amounts(batch: WriteBatch, ctx: PaymentContext) -> None:
+    slot = secrets.randbelow(MERCHANT_STATE_SLOTS)
+    table = MerchantRiskState._meta.db_table
     _state_update(
+        batch,
         MerchantRiskState,
-        {"merchant_id": ctx.merchant_id},
-        {"payments_count": F("payments_count") + 1, "payments_sum": F("payments_sum") + ctx.amount},
+        {"merchant_id": ctx.merchant_id, "slot": slot},
+        f"UPDATE {table} SET payments_count = payments_count + 1, "  # noqa: S608
+        "payments_sum = payments_sum + %s WHERE merchant_id = %s AND slot = %s",
+        [ctx.amount, ctx.merchant_id, slot],
     )
 
 
@@ -454,36 +477,47 @@ def risk_record_payment(
     decision: RiskDecision,
     outcome: str,
     payment_public_id: Any = None,
+    batch: WriteBatch | None = None,
 ) -> None:
     """Tells risk what finally happened to a decided payment. Call it inside
     the payment's transaction once the result is known (approved, held or
-    declined). Totals and usual amounts commit with the payment; Redis
-    counters are written after commit, so a rolled-back payment never counts."""
+    declined). The decision record (written now if risk_decide did not),
+    totals and usual amounts commit with the payment; Redis counters are
+    written after commit, so a rolled-back payment never counts. With
+    `batch` its writes go out when the caller executes the batch."""
     outcome = PaymentOutcome(outcome)
-    # No savepoint: this runs inside the payment's own transaction, which
-    # commits or rolls back as a whole (a savepoint would cost two more round
-    # trips per payment for nothing).
-    with transaction.atomic(savepoint=False):
-        RiskDecisionRecord.objects.filter(pk=decision.record_id).update(
-            payment_outcome=outcome, payment_public_id=payment_public_id
+    record = decision.record
+    record.payment_outcome, record.payment_public_id = outcome, payment_public_id
+    # The detectors' sweep (risk_payment_detectors_sweep) picks it up once
+    # committed: nothing to enqueue per payment, nothing lost with a queue.
+    record.detectors_pending = True
+    own_batch = batch is None
+    if own_batch:
+        batch = WriteBatch()
+    if record.pk is None:
+        batch.insert(record)
+    else:
+        batch.update(
+            RiskDecisionRecord.objects.filter(pk=record.pk),
+            {
+                "payment_outcome": outcome,
+                "payment_public_id": payment_public_id,
+                "detectors_pending": True,
+            },
         )
-        if outcome in (PaymentOutcome.APPROVED, PaymentOutcome.HELD):
-            _update_payer_state(ctx, count_usual=outcome == PaymentOutcome.APPROVED)
-        if outcome == PaymentOutcome.APPROVED:
-            _update_merchant_usual_amounts(ctx)
-        store = counter_store()
-        if hasattr(store, "client"):
-            transaction.on_commit(lambda: _record_counters(ctx, decision.public_id, outcome))
-        else:
-            _record_counters(ctx, decision.public_id, outcome)
-        from apps.risk.tasks import risk_payment_detectors
-
-        record_id, merchant_id = decision.record_id, ctx.merchant_id
-        transaction.on_commit(
-            lambda: risk_payment_detectors.delay(
-                decision_id=record_id, merchant_id=str(merchant_id)
-            )
-        )
+    if outcome in (PaymentOutcome.APPROVED, PaymentOutcome.HELD):
+        _update_payer_state(batch, ctx, count_usual=outcome == PaymentOutcome.APPROVED)
+    if outcome == PaymentOutcome.APPROVED:
+        _update_merchant_usual_amounts(batch, ctx)
+    store = counter_store()
+    if hasattr(store, "client"):
+        transaction.on_commit(lambda: _record_counters(ctx, decision.public_id, outcome))
+    else:
+        # The database store counts in the transaction, after the batch (a
+        # circuit-breaker alert writes its own audit record).
+        batch.after(lambda: _record_counters(ctx, decision.public_id, outcome))
+    if own_batch:
+        batch.execute()
 
 
 def risk_password_failure_record(*, payer_id: int, occurred_at: datetime | None = None) -> None:

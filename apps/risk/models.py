@@ -215,6 +215,8 @@ class RiskDecisionRecord(TenantOwnedModel):
     payment_outcome = models.CharField(
         _("payment outcome"), max_length=10, choices=PaymentOutcome.choices, blank=True
     )
+    # Set with the payment's outcome; the detectors' sweep clears it.
+    detectors_pending = models.BooleanField(_("detectors pending"), default=False)
 
     class Meta:
         verbose_name = _("risk decision")
@@ -227,6 +229,12 @@ class RiskDecisionRecord(TenantOwnedModel):
             # RiskDecisionRecordAdmin's outcome filter, newest (highest id)
             # first: holds and declines are a small share of all decisions.
             models.Index(fields=["outcome", "-id"], name="riskdec_outcome_recent"),
+            # Only the few records the detectors have yet to see.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(detectors_pending=True),
+                name="riskdec_detectors_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -262,19 +270,32 @@ class PayerRiskState(models.Model):
         return f"risk state of payer {self.payer_id}"
 
 
-class MerchantRiskState(models.Model):
-    """A merchant's usual payment amounts (count and sum of approved payments)."""
+# A busy merchant's approved payments each add to its usual amounts inside
+# their transactions; spread over slot rows (summed when read), they do not
+# queue behind one row lock as they would on a single row.
+MERCHANT_STATE_SLOTS = 16
 
-    merchant_id = models.BigIntegerField(unique=True)
+
+class MerchantRiskState(models.Model):
+    """One slot of a merchant's usual payment amounts (count and sum of
+    approved payments); the merchant's figures are the sums over its slots."""
+
+    merchant_id = models.BigIntegerField()
+    slot = models.PositiveSmallIntegerField(default=0)
     payments_count = models.BigIntegerField(default=0)
     payments_sum = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("merchant risk state")
         verbose_name_plural = _("merchant risk states")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant_id", "slot"], name="risk_merchant_state_slot_unique"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"risk state of merchant {self.merchant_id}"
+        return f"risk state of merchant {self.merchant_id} (slot {self.slot})"
 
 
 class RiskCounterBucket(models.Model):

@@ -30,6 +30,7 @@ ALWAYS_EXPECTED = (
     "risk-balance-monitor",
     "risk-holds-expire",
     "risk-detectors-sweep",
+    "risk-payment-detectors",
 )
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.core.models import ScheduledRun
-from apps.core.tasks import merchant_task
 
 
-@merchant_task(name="apps.risk.tasks.risk_payment_detectors")
-def risk_payment_detectors(*, decision_id: int, merchant_id: str) -> int:
-    from apps.risk.detectors import risk_payment_detectors_run
+@shared_task(name="apps.risk.tasks.risk_payment_detectors")
+def risk_payment_detectors() -> int:
+    from apps.risk.detectors import risk_payment_detectors_sweep
 
-    return len(risk_payment_detectors_run(decision_id=decision_id))
+    seen = risk_payment_detectors_sweep()
+    ScheduledRun.record("risk-payment-detectors")
+    return seen
 
 
 @shared_task(name="apps.risk.tasks.risk_detectors_sweep")

@@ -54,7 +54,7 @@ def _terminal_with_keys_load(
 ) -> tuple[Terminal, list[tuple[str, object]]] | None:
     now = timezone.now()
     keys = list(
-        TerminalKey.objects.select_related("terminal__merchant")
+        TerminalKey.objects.select_related("terminal__merchant", "terminal__shop")
         .filter(terminal__public_id=public_id)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("-created_at", "-pk")

@@ -26,6 +26,7 @@ import pytest
 from django.utils import timezone
 
 import tests.transactions.conftest as _pos_cast
+from apps.risk.detectors import risk_payment_detectors_sweep
 from apps.risk.engine import (
     PaymentContext,
     PaymentOutcome,
@@ -114,6 +115,8 @@ class EngineDriver:
             result = final or _FINAL.get(decision.outcome)
             if result is not None:
                 risk_record_payment(ctx=ctx, decision=decision, outcome=result)
+        # As the scheduled sweep would, seconds later.
+        risk_payment_detectors_sweep()
         return Paid(decision=decision, outcome=decision.outcome, reasons=decision.reasons)
 
 

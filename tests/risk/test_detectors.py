@@ -116,3 +116,21 @@ def test_the_backtest_shows_how_a_proposed_rule_would_change_outcomes(pay, ctx, 
     out = StringIO()
     call_command("risk_backtest", "--from", DAY, "--to", DAY, stdout=out)
     assert "0 of 2 outcomes would differ" in out.getvalue()
+
+
+def test_the_sweep_looks_at_each_decided_payment_once(pay, ctx):
+    """Each decided payment is marked for the detectors with its outcome (in
+    its own transaction); the scheduled sweep looks at it once and clears
+    the mark. A payment waiting for its password is not decided yet."""
+    from apps.risk.detectors import risk_payment_detectors_sweep
+    from apps.risk.models import RiskDecisionRecord
+    from apps.risk.tasks import risk_payment_detectors
+
+    for i in range(3):
+        pay(ctx(amount=1_000 + i, occurred_at=NOON + timedelta(minutes=i)), final="approved")
+    # the driver swept after each payment, as the schedule would
+    assert not RiskDecisionRecord.objects.filter(detectors_pending=True).exists()
+    RiskDecisionRecord.objects.update(detectors_pending=True)
+    assert risk_payment_detectors_sweep(batch_size=2) == 3  # in batches
+    assert risk_payment_detectors.delay().get() == 0
+    assert not RiskDecisionRecord.objects.filter(detectors_pending=True).exists()

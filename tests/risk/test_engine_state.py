@@ -158,3 +158,26 @@ def test_a_ledger_that_does_not_sum_to_zero_is_alerted():
     assert Alert.objects.get(kind="ledger_not_zero").detail["sum"] == 500
     wallet.refresh_from_db()
     assert wallet.frozen  # its cached balance no longer matches its postings either
+
+
+@pytest.mark.django_db
+def test_a_merchants_usual_amounts_are_the_sum_of_its_slots(merchant):
+    """Approved payments add to one of several slot rows (so a busy
+    merchant's payments do not queue on one row); the engine reads the sums."""
+    from apps.risk.decision import DecisionInputs
+    from apps.risk.engine import _read_state
+    from apps.risk.models import MERCHANT_STATE_SLOTS, MerchantRiskState
+
+    MerchantRiskState.objects.create(
+        merchant_id=merchant.pk, slot=0, payments_count=2, payments_sum=300
+    )
+    MerchantRiskState.objects.create(
+        merchant_id=merchant.pk, slot=MERCHANT_STATE_SLOTS - 1, payments_count=3, payments_sum=700
+    )
+    MerchantRiskState.objects.create(
+        merchant_id=merchant.pk + 1, slot=0, payments_count=50, payments_sum=1
+    )
+    ctx = payment_context_build(payer=PayerFactory(), merchant=merchant, terminal=None, amount=100)
+    inputs = DecisionInputs()
+    _read_state(ctx, inputs)
+    assert (inputs.merchant_payments_count, inputs.merchant_payments_sum) == (5, 1000)

@@ -99,7 +99,12 @@ def test_a_sudden_swing_raises_a_warning(ledger, settings):
 
 def test_the_monitor_of_monitors_alerts_on_a_job_that_did_not_run(db):
     now = timezone.now()
-    for name in ("core-heartbeat", "risk-holds-expire", "risk-detectors-sweep"):
+    for name in (
+        "core-heartbeat",
+        "risk-holds-expire",
+        "risk-detectors-sweep",
+        "risk-payment-detectors",
+    ):
         ScheduledRun.objects.create(name=name, last_run_at=now)
     ScheduledRun.objects.create(
         name="risk-balance-monitor", last_run_at=now - timedelta(minutes=30)
@@ -112,7 +117,12 @@ def test_the_monitor_of_monitors_alerts_on_a_job_that_did_not_run(db):
 
 def test_a_job_that_never_ran_is_late_only_after_its_window(db):
     now = timezone.now()
-    others = ("core-heartbeat", "risk-balance-monitor", "risk-holds-expire")
+    others = (
+        "core-heartbeat",
+        "risk-balance-monitor",
+        "risk-holds-expire",
+        "risk-payment-detectors",
+    )
 
     def check(minutes: int) -> list[str]:
         at = now + timedelta(minutes=minutes)
@@ -135,8 +145,9 @@ def test_the_monitor_of_monitors_is_quiet_when_everything_ran(db):
         "risk-balance-monitor",
         "risk-holds-expire",
         "risk-detectors-sweep",
+        "risk-payment-detectors",
     ):
-        ScheduledRun.objects.create(name=name, last_run_at=now - timedelta(minutes=2))
+        ScheduledRun.objects.create(name=name, last_run_at=now - timedelta(seconds=15))
     assert risk_monitors_monitor(now=now) == []
     assert not Alert.objects.exists()
 

@@ -645,12 +645,17 @@ def payment_code_issue(*, payer: Payer) -> PaymentCode:
 
 
 def _payment_code_spend_returning_payer(code_hash: str, now: datetime) -> Payer | None:
+    from apps.accounts.models import PaymentPassword
+
     codes, payers = PaymentCode._meta.db_table, Payer._meta.db_table
+    passwords = PaymentPassword._meta.db_table
     rows = list(
         Payer.objects.raw(
             f"UPDATE {codes} AS pc SET consumed_at = %s FROM {payers} AS p "  # noqa: S608 (table names from the models)
             "WHERE p.id = pc.payer_id AND pc.code_hash = %s AND pc.consumed_at IS NULL "
-            "AND pc.expires_at > %s AND p.account_class <> %s RETURNING p.*",
+            "AND pc.expires_at > %s AND p.account_class <> %s RETURNING p.*, "
+            f"(SELECT pw.locked_until FROM {passwords} AS pw WHERE pw.payer_id = p.id) "
+            "AS payment_password_locked_until",
             [now, code_hash, now, Payer.AccountClass.UNVERIFIED],
         )
     )
@@ -662,7 +667,9 @@ def payment_code_consume(*, code: str) -> Payer:
     presenting the same code exactly one gets the payer. Raises
     PaymentCodeUnknown / PaymentCodeExpired / PaymentCodeUsed /
     PayerNotVerified. Runs in the caller's transaction when there is one
-    (a payment that rolls back gives the code back)."""
+    (a payment that rolls back gives the code back). On PostgreSQL the payer
+    comes with `payment_password_locked_until`, read by the same statement
+    (the payment checks it next)."""
     code_hash = payment_code_hash(str(code).strip())
     now = timezone.now()
     if connection.vendor == "postgresql":

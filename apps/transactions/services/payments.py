@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Payer, Role
 from apps.audit.services import audit_record
+from apps.core.db import WriteBatch, db_value, first_row
 from apps.core.money import CURRENCY_EXPONENT, Money
 from apps.transactions.errors import (
     AccountFrozen,
@@ -134,8 +135,13 @@ def idempotency_replay_find(*, terminal: Any, key: str, digest: str) -> Answer |
     """The stored answer for this key (outside any transaction): lets a
     retried refund skip the supervisor PIN check. Raises the 422 of a reused
     key; None when the key is new."""
-    record = IdempotencyRecord.objects.filter(terminal=terminal, key=key).first()
+    record = _idempotency_record(terminal, key)
     return _replay(record, digest) if record is not None else None
+
+
+def _idempotency_record(terminal: Any, key: str) -> IdempotencyRecord | None:
+    # IdempotencyRecord.objects.filter(terminal=terminal, key=key).first()
+    return first_row(IdempotencyRecord, 'terminal_id = %s AND "key" = %s', [terminal.pk, key])
 
 
 def _idempotency_claim(terminal: Any, key: str, digest: str) -> Answer | None:
@@ -155,7 +161,7 @@ def _idempotency_claim(terminal: Any, key: str, digest: str) -> Answer | None:
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             status_code=409,
         )
-    record = IdempotencyRecord.objects.filter(terminal=terminal, key=key).first()
+    record = _idempotency_record(terminal, key)
     if record is not None and record.operation == BLOCKED_OPERATION:
         raise PaymentError(
             "payment_key_reversed",
@@ -166,9 +172,15 @@ def _idempotency_claim(terminal: Any, key: str, digest: str) -> Answer | None:
 
 
 def _idempotency_store(
-    terminal: Any, key: str, operation: str, digest: str, answer: Answer
+    terminal: Any,
+    key: str,
+    operation: str,
+    digest: str,
+    answer: Answer,
+    *,
+    batch: WriteBatch | None = None,
 ) -> IdempotencyRecord:
-    return IdempotencyRecord.objects.create(
+    record = IdempotencyRecord(
         terminal=terminal,
         key=key,
         operation=operation,
@@ -177,6 +189,11 @@ def _idempotency_store(
         response_body=answer.body,
         payment=answer.payment,
     )
+    if batch is None:
+        record.save(force_insert=True)
+    else:
+        batch.insert(record)
+    return record
 
 
 def idempotency_purge(*, older_than: timedelta | None = None) -> int:
@@ -206,9 +223,11 @@ def _payment_transition(
     request: HttpRequest | None = None,
     fields: tuple[str, ...] = (),
     data: dict | None = None,
+    batch: WriteBatch | None = None,
 ) -> None:
     """Moves a payment to `to` (inserting it when new) if the state machine
-    allows it, with its transition row and audit record."""
+    allows it, with its transition row and audit record (both left in
+    `batch` when given; the payment row itself is written now)."""
     before = "" if payment.pk is None else payment.status
     if to not in PAYMENT_TRANSITIONS[before]:
         raise PaymentError(
@@ -222,13 +241,17 @@ def _payment_transition(
         payment.save(force_insert=True)
     else:
         payment.save(update_fields=["status", "updated_at", *fields])
-    PaymentTransition.objects.create(
+    transition = PaymentTransition(
         payment=payment,
         from_status=before,
         to_status=to,
         reason=reason[:200],
         actor=str(getattr(actor, "public_id", actor) or "")[:100],
     )
+    if batch is None:
+        transition.save(force_insert=True)
+    else:
+        batch.insert(transition)
     audit_record(
         action="payment.created" if not before else f"payment.{to}",
         actor=actor,
@@ -236,6 +259,7 @@ def _payment_transition(
         target=payment,
         data={"from": before, "to": to, "amount": payment.amount, "reason": reason, **(data or {})},
         request=request,
+        batch=batch,
     )
 
 
@@ -265,13 +289,19 @@ def payment_answer(payment: Payment) -> dict:
 def _operator(terminal: Any, operator_id: str) -> Membership:
     from apps.terminals.selectors import OPERATOR_ROLES
 
-    membership = (
-        Membership.objects.for_merchant(terminal.merchant)
-        .filter(public_id=operator_id, is_active=True, role__in=OPERATOR_ROLES)
-        .first()
-        if operator_id
-        else None
-    )
+    try:
+        public_id = uuid.UUID(str(operator_id))
+    except ValueError:
+        membership = None
+    else:
+        # Membership.objects.for_merchant(terminal.merchant).filter(public_id=...,
+        # is_active=True, role__in=OPERATOR_ROLES).first(), without the compile.
+        roles = ", ".join(["%s"] * len(OPERATOR_ROLES))
+        membership = first_row(
+            Membership,
+            f"merchant_id = %s AND public_id = %s AND is_active AND role IN ({roles})",
+            [terminal.merchant_id, db_value(Membership, "public_id", public_id), *OPERATOR_ROLES],
+        )
     if membership is None:
         raise PaymentError(
             "operator_unknown", "No such operator at this merchant.", field="operator_id"
@@ -282,9 +312,11 @@ def _operator(terminal: Any, operator_id: str) -> Membership:
 def _wallet(payer: Payer, currency: str) -> LedgerAccount | None:
     """The wallet as committed now (no lock: the ledger's conditional debit
     is what guarantees the balance; this read only avoids a doomed debit)."""
-    return LedgerAccount.objects.filter(
-        kind=AccountKind.PAYER_WALLET, payer=payer, currency=currency
-    ).first()
+    return first_row(
+        LedgerAccount,
+        "kind = %s AND payer_id = %s AND currency = %s",
+        [AccountKind.PAYER_WALLET, payer.pk, currency],
+    )
 
 
 def _decide(payment: Payment, terminal: Any, *, password_verified: bool, timings: dict) -> Any:
@@ -302,7 +334,8 @@ def _decide(payment: Payment, terminal: Any, *, password_verified: bool, timings
         password_verified=password_verified,
         payment_public_id=payment.public_id,
     )
-    decision = risk_decide(ctx=ctx)
+    # Stored by _settle with the payment's other writes.
+    decision = risk_decide(ctx=ctx, save=False)
     timings["risk"] = timings.get("risk", 0.0) + (time.perf_counter() - started) * 1000
     payment.risk_decision_public_id = decision.public_id
     return ctx, decision
@@ -346,6 +379,13 @@ def _settle(
         "decline": PaymentStatus.DECLINED,
         "step_up": PaymentStatus.AWAITING_PASSWORD,
     }[outcome]
+    # The payment row is written now (the rows below refer to it); its
+    # transition, audit record, stored answer, risk decision and risk totals
+    # are independent of one another and go out in one round trip. All of
+    # it before the ledger: the ledger updates the hot account rows last, so
+    # nothing may run between it and COMMIT (a lost balance race rolls all
+    # of this back and the payment is retried).
+    batch = WriteBatch()
     _payment_transition(
         payment,
         target,
@@ -354,19 +394,24 @@ def _settle(
         request=request,
         fields=fields,
         data={"risk_decision": str(decision.public_id)},
+        batch=batch,
     )
     answer = Answer(status_code, payment_answer(payment), payment=payment, timings=timings)
-    _idempotency_store(terminal, key, operation, digest, answer)
-    # Risk's bookkeeping before the ledger: the ledger updates the hot
-    # account rows last, so nothing may run between it and COMMIT (a lost
-    # balance race rolls all of this back and the payment is retried).
+    _idempotency_store(terminal, key, operation, digest, answer, batch=batch)
+    started = time.perf_counter()
     if outcome in ("approve", "hold", "decline"):
-        started = time.perf_counter()
         risk_outcome = {"approve": "approved", "hold": "held", "decline": "declined"}[outcome]
         risk_record_payment(
-            ctx=ctx, decision=decision, outcome=risk_outcome, payment_public_id=payment.public_id
+            ctx=ctx,
+            decision=decision,
+            outcome=risk_outcome,
+            payment_public_id=payment.public_id,
+            batch=batch,
         )
-        timings["risk_record"] = (time.perf_counter() - started) * 1000
+    else:  # waiting for the payer's password: the decision is kept as it is
+        batch.insert(decision.record)
+    batch.execute()
+    timings["writes"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     try:
         if outcome == "approve":
@@ -515,8 +560,12 @@ def _commit_timed(timings: dict[str, float]) -> None:
 
 
 def _payment_password_locked(payer: Payer) -> bool:
+    from apps.accounts.models import PaymentPassword
     from apps.accounts.services import payment_password_is_locked
 
+    if hasattr(payer, "payment_password_locked_until"):
+        # Read with the payment code's spend (payment_code_consume).
+        return PaymentPassword(locked_until=payer.payment_password_locked_until).is_locked()
     return payment_password_is_locked(payer)
 
 
