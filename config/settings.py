@@ -312,6 +312,9 @@ TERMINAL_FAILURE_BURST_WINDOW = env_int("TERMINAL_FAILURE_BURST_WINDOW", 300)
 TERMINAL_RATE_LIMIT = env_int("TERMINAL_RATE_LIMIT", 600)
 # bench/signing.py only: mounts the no-op endpoint unsigned at /api/v1/bench/ping.
 TERMINAL_BENCH_ENDPOINTS = env_bool("TERMINAL_BENCH_ENDPOINTS", default=False)
+if TERMINAL_BENCH_ENDPOINTS:
+    # The benchmarks also report the server's CPU time per request.
+    MIDDLEWARE.insert(0, "apps.core.middleware.BenchCpuTimingMiddleware")
 CELERY_BEAT_SCHEDULE["terminals-nonce-cleanup"] = {
     "task": "apps.terminals.tasks.terminal_nonces_prune",
     "schedule": timedelta(minutes=10),
