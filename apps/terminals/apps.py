@@ -11,8 +11,9 @@ class TerminalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the signing scheme with drf-spectacular, and the periodic
-        # task with Celery wherever the schedule is read.
+        # Importing `tasks` and `api.schema` registers the periodic task with
+        # Celery (wherever the schedule is read) and the signing scheme with
+        # drf-spectacular.
         from django.db import transaction
         from django.db.models.signals import post_save
 
