@@ -22,11 +22,13 @@ import json
 import multiprocessing
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -214,7 +216,17 @@ def _server_cost(state_path: str, iterations: int) -> tuple[float, float]:
     return unsigned_us, signed_us
 
 
-def _load(args: tuple[str, str, str, float]) -> tuple[int, int]:
+def _worker_cpu_ms(response: Any) -> float | None:
+    """The worker's CPU time for this request (Server-Timing `cpu`, added
+    outside the response signature by the bench endpoints' middleware)."""
+    for part in response.headers.get("Server-Timing", "").split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if name == "cpu" and dur:
+            return float(dur)
+    return None
+
+
+def _load(args: tuple[str, str, str, float]) -> tuple[int, int, list[float]]:
     """One client process: requests back to back until the deadline.
 
     Signed mode measures the server, not this load generator sharing its two
@@ -229,6 +241,7 @@ def _load(args: tuple[str, str, str, float]) -> tuple[int, int]:
     from apps.terminals.signing import request_sign
 
     ok = errors = 0
+    cpu: list[float] = []
     client = TerminalClient(base_url, state_path)
     session = requests.Session()
     presigned: list[requests.PreparedRequest] = []
@@ -250,10 +263,13 @@ def _load(args: tuple[str, str, str, float]) -> tuple[int, int]:
                     raise SystemExit("signed load ran out of pre-signed requests; raise the batch")
                 answers.append(session.send(presigned.pop(), timeout=10))
                 continue
-            status = session.get(base_url + "/api/v1/bench/ping", timeout=10).status_code
+            answer = session.get(base_url + "/api/v1/bench/ping", timeout=10)
         except requests.RequestException:  # a bench counts failures, it does not stop on them
             errors += 1
             continue
+        status = answer.status_code
+        if (ms := _worker_cpu_ms(answer)) is not None:
+            cpu.append(ms)
         if status == 200:
             ok += 1
         else:
@@ -264,11 +280,13 @@ def _load(args: tuple[str, str, str, float]) -> tuple[int, int]:
         except UntrustedResponse:
             errors += 1
             continue
+        if (ms := _worker_cpu_ms(answer)) is not None:
+            cpu.append(ms)
         if answer.status_code == 200:
             ok += 1
         else:
             errors += 1
-    return ok, errors
+    return ok, errors, cpu
 
 
 def main() -> None:
@@ -347,6 +365,7 @@ def main() -> None:
             )
 
             totals = {"signed": [0, 0, 0.0], "unsigned": [0, 0, 0.0]}
+            cpu: dict[str, list[float]] = {"signed": [], "unsigned": []}
             with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
                 pool.map(
                     _load, [("unsigned", base_url, state_path, 1.0)] * options.clients
@@ -358,6 +377,7 @@ def main() -> None:
                         )
                         totals[mode][0] += sum(r[0] for r in results)
                         totals[mode][1] += sum(r[1] for r in results)
+                        cpu[mode] += [ms for r in results for ms in r[2]]
                         totals[mode][2] += options.seconds
         finally:
             server.terminate()
@@ -389,6 +409,12 @@ def main() -> None:
         f"server-side: {verify_us:.0f} µs per request verification "
         f"(the library's own: {library_verify_us:.0f} µs), {sign_us:.0f} µs per response signature"
     )
+    worker_cpu_us = {m: statistics.mean(v) * 1000 if v else 0.0 for m, v in cpu.items()}
+    print(
+        f"gunicorn workers' CPU per request under load: {worker_cpu_us['unsigned']:.0f} µs "
+        f"unsigned, {worker_cpu_us['signed']:.0f} µs signed "
+        f"(+{worker_cpu_us['signed'] - worker_cpu_us['unsigned']:.0f} µs)"
+    )
     server_overhead_pct = (1 - server_unsigned_us / server_signed_us) * 100
     print(
         f"server-side, in-process: {server_unsigned_us:.0f} µs unsigned, {server_signed_us:.0f} µs signed "
@@ -406,6 +432,8 @@ def main() -> None:
                 "server_unsigned_us": round(server_unsigned_us, 1),
                 "server_signed_us": round(server_signed_us, 1),
                 "server_overhead_pct": round(server_overhead_pct, 1),
+                "worker_cpu_unsigned_us": round(worker_cpu_us["unsigned"], 1),
+                "worker_cpu_signed_us": round(worker_cpu_us["signed"], 1),
                 "errors": totals["signed"][1] + totals["unsigned"][1],
                 "database": database,
                 "replay_cache": "redis" if env.get("REDIS_URL") else "database",
