@@ -39,9 +39,7 @@ import multiprocessing
 import os
 import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -50,6 +48,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _harness import served  # noqa: E402
 
 TERMINALS = 8
 PAYERS_PER_TERMINAL = 30
@@ -63,51 +63,6 @@ SKIPPED_RULES = [
     "amount.password_free_daily",
     "breaker.merchant",
 ]
-
-
-def _environment(tmp: str) -> dict[str, str]:
-    import tests.testenv  # noqa: F401  (per-run random secrets)
-
-    env = dict(os.environ)
-    env.update(
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        TERMINAL_BENCH_ENDPOINTS="1",
-        RATE_LIMIT_API="100000000",
-        TERMINAL_RATE_LIMIT="100000000",
-        ANFU_VAR_DIR=tmp,
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    # With Redis, tasks go to the broker as in production (no worker runs
-    # here: the queue is dropped at the end); without, they run in-process.
-    env["CELERY_TASK_ALWAYS_EAGER"] = "0" if env.get("REDIS_URL") else "1"
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-    if env["DATABASE_URL"].startswith("postgres"):
-        env["DATABASE_URL"] = _scratch_postgres(env["DATABASE_URL"], create=True)
-    env["CACHE_KEY_PREFIX"] = f"bench-payments-{os.getpid()}"
-    return env
-
-
-def _scratch_postgres(url: str, *, create: bool) -> str:
-    import psycopg
-
-    base, _name = url.rsplit("/", 1)
-    scratch = f"anfu_bench_payments_{os.getpid()}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
-        if create:
-            conn.execute(f"CREATE DATABASE {scratch}")
-    return f"{base}/{scratch}"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _setup(base_url: str, tmp: str) -> dict:
@@ -320,57 +275,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     options = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="anfu-bench-payments-") as tmp:
-        env = _environment(tmp)
-        os.environ.update(env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=600,
-        )
-        import django
-
-        django.setup()
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi",
-                "-w",
-                str(options.workers),
-                "--threads",
-                str(options.threads),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "5",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        totals: dict[str, dict] = {}
+    # With Redis, tasks go to the broker as in production (no worker runs
+    # here: the queue is dropped at the end); without, they run in-process.
+    eager = "0" if os.environ.get("REDIS_URL") else "1"
+    totals: dict[str, dict] = {}
+    with served(
+        "payments",
+        workers=options.workers,
+        threads=options.threads,
+        extra_env={"CELERY_TASK_ALWAYS_EAGER": eager},
+    ) as server:
+        base_url, env = server.base_url, server.env
         try:
-            import requests
-
-            for _ in range(150):
-                try:
-                    if (
-                        requests.get(base_url + "/api/v1/terminal/time", timeout=5).status_code
-                        == 200
-                    ):
-                        break
-                except requests.RequestException:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit("gunicorn did not start")
-            setup = _setup(base_url, tmp)
+            setup = _setup(base_url, server.tmp)
             with multiprocessing.get_context("spawn").Pool(TERMINALS) as pool:
                 for mode in ("bare", "spread", "hot"):  # warm-up: connections, caches
                     _round(pool, mode, base_url, setup, 5)
@@ -398,11 +315,6 @@ def main() -> None:
 
             problems = ledger_integrity_problems()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
             if env.get("REDIS_URL") and not env["REDIS_URL"].endswith("/0"):
                 try:
                     import redis
@@ -410,11 +322,6 @@ def main() -> None:
                     redis.Redis.from_url(env["REDIS_URL"]).delete("celery")
                 except Exception as exc:  # cleanup is best effort
                     print(f"could not drop the task queue: {exc}")
-            if env["DATABASE_URL"].startswith("postgres"):
-                from django.db import connections
-
-                connections.close_all()
-                _scratch_postgres(env["DATABASE_URL"], create=False)
 
     def rate(mode: str) -> float:
         t = totals[mode]
@@ -427,7 +334,7 @@ def main() -> None:
         mode: {k: round(statistics.mean(v), 2) for k, v in totals[mode]["stages"].items()}
         for mode in ("bare", "spread", "hot")
     }
-    database = env["DATABASE_URL"].split(":", 1)[0]
+    database = server.database
     print(
         f"database {database}, redis {'yes' if env.get('REDIS_URL') else 'no'}, "
         f"{options.workers} gunicorn workers x {options.threads} threads, {TERMINALS} terminals "

@@ -31,6 +31,8 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _harness import percentile, recreate  # noqa: E402
+
 TARGET_P95_MS = 100.0
 TERMINALS = 8
 
@@ -62,21 +64,6 @@ def scratch_database(url: str) -> tuple[str, str, str]:
         name,
         urlunparse(parsed._replace(path="/postgres")),
     )
-
-
-def recreate(admin_dsn: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def cast():

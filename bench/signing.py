@@ -20,12 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,52 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _harness import served  # noqa: E402
+
 TARGET_OVERHEAD_PCT = 15.0
-
-
-def _environment(tmp: str) -> dict[str, str]:
-    # The same per-run random secrets the test suite uses; production-like
-    # otherwise (DEBUG off), with the limits out of the measurement's way.
-    import tests.testenv  # noqa: F401  (sets os.environ defaults)
-
-    env = dict(os.environ)
-    env.update(
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        TERMINAL_BENCH_ENDPOINTS="1",
-        RATE_LIMIT_API="100000000",
-        TERMINAL_RATE_LIMIT="100000000",
-        ANFU_VAR_DIR=tmp,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        CELERY_TASK_ALWAYS_EAGER="1",
-    )
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-    if env["DATABASE_URL"].startswith("postgres"):
-        env["DATABASE_URL"] = _scratch_postgres(env["DATABASE_URL"], create=True)
-    env["CACHE_KEY_PREFIX"] = f"bench-signing-{os.getpid()}"
-    return env
-
-
-def _scratch_postgres(url: str, *, create: bool) -> str:
-    """A scratch database next to DATABASE_URL's (created, or dropped), so a
-    run never touches real data and never meets an earlier run's keys."""
-    import psycopg
-
-    base, _name = url.rsplit("/", 1)
-    scratch = f"anfu_bench_signing_{os.getpid()}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {scratch}")
-        if create:
-            conn.execute(f"CREATE DATABASE {scratch}")
-    return f"{base}/{scratch}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _setup_terminal() -> str:
@@ -298,103 +251,45 @@ def main() -> None:
     parser.add_argument("--verify-iterations", type=int, default=2000)
     options = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="anfu-bench-signing-") as tmp:
-        env = _environment(tmp)
-        os.environ.update(env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
-        )
-        import django
-
-        django.setup()
+    with served(
+        "signing", workers=options.workers, extra_env={"CELERY_TASK_ALWAYS_EAGER": "1"}
+    ) as server:
+        base_url, env, tmp = server.base_url, server.env, server.tmp
         code = _setup_terminal()
+        from apps.terminals.client import TerminalClient
 
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "config.wsgi",
-                "-w",
-                str(options.workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
+        state_path = f"{tmp}/pos.json"
+        TerminalClient(base_url, state_path).activate(code)
+        activated = time.monotonic()
+        verify_us, sign_us, library_verify_us = _verify_cost(state_path, options.verify_iterations)
+        # Activation leaves a short-lived tombstone in the auth cache (a
+        # status change), during which every request reads the database;
+        # measure the steady state a working terminal is in.
+        from apps.terminals.selectors import _TOMBSTONE_SECONDS
+
+        time.sleep(max(0.0, activated + _TOMBSTONE_SECONDS + 0.5 - time.monotonic()))
+        server_unsigned_us, server_signed_us = _server_cost(
+            state_path, options.verify_iterations // 4
         )
-        try:
-            import requests
 
-            for _ in range(100):
-                try:
-                    if (
-                        requests.get(base_url + "/api/v1/terminal/time", timeout=5).status_code
-                        == 200
-                    ):
-                        break
-                except requests.RequestException:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit("gunicorn did not start")
-
-            from apps.terminals.client import TerminalClient
-
-            state_path = f"{tmp}/pos.json"
-            TerminalClient(base_url, state_path).activate(code)
-            activated = time.monotonic()
-            verify_us, sign_us, library_verify_us = _verify_cost(
-                state_path, options.verify_iterations
-            )
-            # Activation leaves a short-lived tombstone in the auth cache (a
-            # status change), during which every request reads the database;
-            # measure the steady state a working terminal is in.
-            from apps.terminals.selectors import _TOMBSTONE_SECONDS
-
-            time.sleep(max(0.0, activated + _TOMBSTONE_SECONDS + 0.5 - time.monotonic()))
-            server_unsigned_us, server_signed_us = _server_cost(
-                state_path, options.verify_iterations // 4
-            )
-
-            totals = {"signed": [0, 0, 0.0], "unsigned": [0, 0, 0.0]}
-            cpu: dict[str, list[float]] = {"signed": [], "unsigned": []}
-            with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
-                pool.map(
-                    _load, [("unsigned", base_url, state_path, 1.0)] * options.clients
-                )  # warm-up
-                for _round in range(options.rounds):
-                    for mode in ("unsigned", "signed"):
-                        results = pool.map(
-                            _load, [(mode, base_url, state_path, options.seconds)] * options.clients
-                        )
-                        totals[mode][0] += sum(r[0] for r in results)
-                        totals[mode][1] += sum(r[1] for r in results)
-                        cpu[mode] += [ms for r in results for ms in r[2]]
-                        totals[mode][2] += options.seconds
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            if env["DATABASE_URL"].startswith("postgres"):
-                from django.db import connections
-
-                connections.close_all()
-                _scratch_postgres(env["DATABASE_URL"], create=False)
+        totals = {"signed": [0, 0, 0.0], "unsigned": [0, 0, 0.0]}
+        cpu: dict[str, list[float]] = {"signed": [], "unsigned": []}
+        with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
+            pool.map(_load, [("unsigned", base_url, state_path, 1.0)] * options.clients)  # warm-up
+            for _round in range(options.rounds):
+                for mode in ("unsigned", "signed"):
+                    results = pool.map(
+                        _load, [(mode, base_url, state_path, options.seconds)] * options.clients
+                    )
+                    totals[mode][0] += sum(r[0] for r in results)
+                    totals[mode][1] += sum(r[1] for r in results)
+                    cpu[mode] += [ms for r in results for ms in r[2]]
+                    totals[mode][2] += options.seconds
 
     signed_rps = totals["signed"][0] / totals["signed"][2]
     unsigned_rps = totals["unsigned"][0] / totals["unsigned"][2]
     overhead_pct = (1 - signed_rps / unsigned_rps) * 100 if unsigned_rps else 100.0
-    database = env["DATABASE_URL"].split(":", 1)[0]
+    database = server.database
     print(
         f"database {database}, replay cache {'redis' if env.get('REDIS_URL') else 'database'}, "
         f"{options.workers} gunicorn workers, {options.clients} client processes, "
