@@ -39,4 +39,11 @@ def response_sign_django(request: HttpRequest, response: HttpResponse) -> None:
         body = response.content
     key = server_signing_keys()[0]
     message = DjangoResponseMessage(response, DjangoRequestMessage(request, with_url=False))
-    response_sign(message, private_key=key.private_key, key_id=key.key_id, body=body)
+    response_sign(
+        message,
+        private_key=key.private_key,
+        key_id=key.key_id,
+        body=body,
+        # Set by the request's authentication when its Signature parsed.
+        request_member=getattr(request, "terminal_signature_member", None),
+    )

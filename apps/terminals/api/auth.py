@@ -101,6 +101,8 @@ def terminal_request_authenticate(request: Any) -> Terminal:
     key_id = ""
     try:
         parsed = request_signature_input_parse(request.headers, has_body=bool(body))
+        # The response signature binds to this member: no second parse.
+        request.terminal_signature_member = parsed.signature_member
         key_id = parsed.key_id
         found = terminal_auth_find(key_id=key_id)
         terminal = found.terminal if found is not None else None
