@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import datetime
 
+from apps.core.errors import ServiceError
 
-class AccountsError(Exception):
-    status_code = 400
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+class AccountsError(ServiceError):
+    pass
 
 
 class CredentialLocked(AccountsError):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.context import request_id_var
+from apps.core.errors import ServiceError
 
 
 class ApiError(exceptions.APIException):
@@ -65,7 +66,9 @@ def _first_error(detail: Any, prefix: str = "") -> tuple[str | None, str]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, ServiceError):
+        exc = ApiError(exc.code, exc.message, status_code=exc.status_code, param=exc.field)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -19,6 +19,7 @@ from apps.accounts.models import Membership, Merchant, OperatorPin, Shop
 from apps.accounts.services import operator_pin_is_locked, operator_pin_verify
 from apps.audit.models import SecurityEvent
 from apps.audit.services import audit_record, security_event_record
+from apps.core.errors import ServiceError
 from apps.core.ratelimit import rate_limit_hit
 from apps.terminals.crypto import SecretUndecryptable, b64decode_key, secret_open
 from apps.terminals.models import Terminal, TerminalKey
@@ -27,17 +28,8 @@ from apps.terminals.selectors import OPERATOR_ROLES, terminal_auth_cache_forget
 logger = logging.getLogger(__name__)
 
 
-class TerminalError(Exception):
-    """A refused terminal action; `code` is stable (docs/api-errors.md)."""
-
-    def __init__(
-        self, code: str, message: str, *, status_code: int = 400, field: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-        self.field = field
+class TerminalError(ServiceError):
+    """A refused terminal action (docs/api-errors.md)."""
 
 
 def _terminal_actor(terminal: Terminal) -> str:

@@ -3,6 +3,8 @@ with (docs/api-errors.md, "Ledger")."""
 
 from __future__ import annotations
 
+from apps.core.errors import ServiceError
+
 
 class LedgerError(Exception):
     code = "ledger_error"
@@ -65,16 +67,6 @@ class PayerNotVerified(PaymentCodeError):
     code = "payer_not_verified"
 
 
-class PaymentError(Exception):
-    """A refused payment, refund, reversal or batch request. `code` is stable
-    (docs/api-errors.md, "Payments"); `status_code` is the HTTP status the
-    API answers with; `field` names the input at fault."""
-
-    def __init__(
-        self, code: str, message: str, *, status_code: int = 400, field: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-        self.field = field
+class PaymentError(ServiceError):
+    """A refused payment, refund, reversal or batch request (docs/api-errors.md,
+    "Payments")."""

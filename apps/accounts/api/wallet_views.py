@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from apps.accounts import selectors, services
 from apps.accounts.api import wallet_serializers as s
 from apps.accounts.api.auth import IsPayer, WalletTokenAuthentication
-from apps.accounts.errors import AccountsError
 from apps.accounts.models import Payer, User
 from apps.accounts.otp import totp_qr_svg
 from apps.accounts.validation import document_clean
@@ -28,11 +27,6 @@ from apps.core.api import ApiError
 class WalletApiView(APIView):
     authentication_classes = [WalletTokenAuthentication]
     permission_classes = [IsPayer]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, AccountsError):
-            exc = ApiError(exc.code, exc.message, status_code=exc.status_code, param=exc.field)
-        return super().handle_exception(exc)
 
     @property
     def payer(self) -> Payer:

@@ -36,10 +36,6 @@ ACTIVATION_KEY_ID = "activation"
 ACTIVATION_RATE = (20, 60)  # per client IP: codes are 12 digits, but no guessing
 
 
-def _raise(exc: services.TerminalError) -> None:
-    raise ApiError(exc.code, exc.message, status_code=exc.status_code, param=exc.field) from exc
-
-
 class ActivateView(APIView):
     """Signed with the key being registered (keyid "activation"): proves the
     terminal holds its private key, and binds the server's answer to it."""
@@ -94,14 +90,11 @@ class ActivateView(APIView):
                 raise SignatureError("signature_replayed", "This nonce was already used.")
         except SignatureError as exc:
             raise signature_error(exc.code, exc.message) from None
-        try:
-            terminal = services.terminal_activate(
-                code=data.validated_data["activation_code"],
-                public_key_b64=data.validated_data["public_key"],
-                request=django_request,
-            )
-        except services.TerminalError as exc:
-            _raise(exc)
+        terminal = services.terminal_activate(
+            code=data.validated_data["activation_code"],
+            public_key_b64=data.validated_data["public_key"],
+            request=django_request,
+        )
         shop = terminal.shop
         return Response(
             {
@@ -162,14 +155,11 @@ class KeyRotateView(TerminalAPIView):
     def post(self, request: Any) -> Response:
         data = s.KeyRotateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            key = services.terminal_key_rotate(
-                terminal=self.terminal,
-                public_key_b64=data.validated_data["public_key"],
-                request=request._request,
-            )
-        except services.TerminalError as exc:
-            _raise(exc)
+        key = services.terminal_key_rotate(
+            terminal=self.terminal,
+            public_key_b64=data.validated_data["public_key"],
+            request=request._request,
+        )
         grace_end = key.created_at + datetime.timedelta(seconds=settings.TERMINAL_KEY_GRACE_SECONDS)
         return Response(
             {
@@ -184,15 +174,12 @@ class OperatorSignInView(TerminalAPIView):
     def post(self, request: Any) -> Response:
         data = s.OperatorSignInInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            membership = services.operator_pin_check(
-                terminal=self.terminal,
-                operator_id=str(data.validated_data["operator_id"]),
-                pin_sealed=data.validated_data["pin_sealed"],
-                request=request._request,
-            )
-        except services.TerminalError as exc:
-            _raise(exc)
+        membership = services.operator_pin_check(
+            terminal=self.terminal,
+            operator_id=str(data.validated_data["operator_id"]),
+            pin_sealed=data.validated_data["pin_sealed"],
+            request=request._request,
+        )
         return Response(
             {
                 "operator_id": str(membership.public_id),

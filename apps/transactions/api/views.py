@@ -17,7 +17,6 @@ from apps.accounts.api.auth import IsPayer, WalletTokenAuthentication
 from apps.core.api import ApiError
 from apps.terminals.api.base import TerminalAPIView
 from apps.transactions import selectors
-from apps.transactions.errors import PaymentError
 from apps.transactions.models import Payment
 from apps.transactions.services import (
     Answer,
@@ -72,10 +71,6 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict:
     return serializer.validated_data
 
 
-def _raise(exc: PaymentError) -> None:
-    raise ApiError(exc.code, exc.message, status_code=exc.status_code, param=exc.field) from exc
-
-
 class IdempotentTerminalView(TerminalAPIView):
     """Times the stages (Server-Timing: sig = authentication, risk, ledger,
     total) and answers a service's Answer."""
@@ -110,21 +105,18 @@ class PaymentCreateView(IdempotentTerminalView):
     def post(self, request: Any) -> Response:
         key, digest = self.key_and_digest(request)
         data = _valid(PaymentInput, request.data)
-        try:
-            answer = payment_create(
-                terminal=self.terminal,
-                idempotency_key=key,
-                digest=digest,
-                amount=data["amount"],
-                currency=data["currency"],
-                payment_code=data["payment_code"],
-                operator_id=str(data["operator_id"]),
-                latitude=data.get("latitude"),
-                longitude=data.get("longitude"),
-                request=request._request,
-            )
-        except PaymentError as exc:
-            _raise(exc)
+        answer = payment_create(
+            terminal=self.terminal,
+            idempotency_key=key,
+            digest=digest,
+            amount=data["amount"],
+            currency=data["currency"],
+            payment_code=data["payment_code"],
+            operator_id=str(data["operator_id"]),
+            latitude=data.get("latitude"),
+            longitude=data.get("longitude"),
+            request=request._request,
+        )
         return self.answer(answer)
 
 
@@ -147,17 +139,14 @@ class PaymentConfirmView(IdempotentTerminalView):
     def post(self, request: Any, public_id: Any) -> Response:
         key, digest = self.key_and_digest(request)
         data = _valid(ConfirmInput, request.data)
-        try:
-            answer = payment_confirm(
-                terminal=self.terminal,
-                payment_public_id=public_id,
-                password_sealed=data["password_sealed"],
-                idempotency_key=key,
-                digest=digest,
-                request=request._request,
-            )
-        except PaymentError as exc:
-            _raise(exc)
+        answer = payment_confirm(
+            terminal=self.terminal,
+            payment_public_id=public_id,
+            password_sealed=data["password_sealed"],
+            idempotency_key=key,
+            digest=digest,
+            request=request._request,
+        )
         return self.answer(answer)
 
 
@@ -166,20 +155,17 @@ class RefundCreateView(IdempotentTerminalView):
     def post(self, request: Any, public_id: Any) -> Response:
         key, digest = self.key_and_digest(request)
         data = _valid(RefundInput, request.data)
-        try:
-            answer = payment_refund(
-                terminal=self.terminal,
-                payment_public_id=public_id,
-                amount=data["amount"],
-                reason=data["reason"],
-                supervisor_id=str(data["supervisor_id"]),
-                supervisor_pin_sealed=data["supervisor_pin_sealed"],
-                idempotency_key=key,
-                digest=digest,
-                request=request._request,
-            )
-        except PaymentError as exc:
-            _raise(exc)
+        answer = payment_refund(
+            terminal=self.terminal,
+            payment_public_id=public_id,
+            amount=data["amount"],
+            reason=data["reason"],
+            supervisor_id=str(data["supervisor_id"]),
+            supervisor_pin_sealed=data["supervisor_pin_sealed"],
+            idempotency_key=key,
+            digest=digest,
+            request=request._request,
+        )
         return self.answer(answer)
 
 
@@ -188,16 +174,13 @@ class ReversalCreateView(IdempotentTerminalView):
     def post(self, request: Any) -> Response:
         key, digest = self.key_and_digest(request)
         data = _valid(ReversalInput, request.data)
-        try:
-            answer = payment_reverse(
-                terminal=self.terminal,
-                original_key=data["original_idempotency_key"],
-                idempotency_key=key,
-                digest=digest,
-                request=request._request,
-            )
-        except PaymentError as exc:
-            _raise(exc)
+        answer = payment_reverse(
+            terminal=self.terminal,
+            original_key=data["original_idempotency_key"],
+            idempotency_key=key,
+            digest=digest,
+            request=request._request,
+        )
         return self.answer(answer)
 
 
@@ -206,16 +189,13 @@ class BatchCloseView(IdempotentTerminalView):
     def post(self, request: Any) -> Response:
         key, digest = self.key_and_digest(request)
         data = _valid(BatchCloseInput, request.data)
-        try:
-            answer = batch_close(
-                terminal=self.terminal,
-                counts=data,
-                idempotency_key=key,
-                digest=digest,
-                request=request._request,
-            )
-        except PaymentError as exc:
-            _raise(exc)
+        answer = batch_close(
+            terminal=self.terminal,
+            counts=data,
+            idempotency_key=key,
+            digest=digest,
+            request=request._request,
+        )
         return self.answer(answer)
 
 
