@@ -446,7 +446,7 @@ class KybApplicationAdmin(ReviewAdmin):
     reveal_title = _("Clear business data")
     list_display = (
         "company_name",
-        "merchant_column",
+        "merchant",
         "masked_uscc",
         "mcc",
         "legal_rep_status",
@@ -478,13 +478,6 @@ class KybApplicationAdmin(ReviewAdmin):
     readonly_fields = fields
     inlines = [BeneficialOwnerInline, HistoryInline]
     search_fields = ("company_name", "=public_id")
-
-    # TenantOwnedModel.merchant has no translated verbose name yet (giving it
-    # one migrates every tenant app, terminals included): the column is
-    # labelled here instead.
-    @admin.display(description=_("merchant"))
-    def merchant_column(self, obj: KybApplication) -> Merchant:
-        return obj.merchant
 
     @admin.display(description=_("credit code"))
     def masked_uscc(self, obj: KybApplication) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from apps.accounts.models import Membership, Merchant
@@ -29,7 +30,9 @@ class TenantQuerySet(models.QuerySet):
 class TenantOwnedModel(models.Model):
     """Base of every tenant-owned model."""
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="+", verbose_name=_("merchant")
+    )
 
     objects = TenantQuerySet.as_manager()
 

@@ -231,7 +231,7 @@ class RiskDecisionRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "score",
         "reasons",
         "amount",
-        "merchant_column",
+        "merchant",
         "payer_id",
         "terminal_id",
         "payment_outcome",
@@ -241,13 +241,6 @@ class RiskDecisionRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=public_id", "=payment_public_id", "=payer_id")
     date_hierarchy = "occurred_at"
     readonly_fields = [f.name for f in RiskDecisionRecord._meta.fields]
-
-    # TenantOwnedModel.merchant has no translated verbose name yet (giving it
-    # one migrates every tenant app, terminals included): the column is
-    # labelled here instead.
-    @admin.display(description=_("merchant"))
-    def merchant_column(self, obj):
-        return obj.merchant
 
 
 # --- cases -------------------------------------------------------------------

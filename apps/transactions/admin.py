@@ -4,7 +4,6 @@ entries, and one write, a wallet top-up with a reason (through the service)."""
 from __future__ import annotations
 
 import decimal
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -44,13 +43,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    # TenantOwnedModel.merchant has no translated verbose name yet (giving it
-    # one migrates every tenant app, terminals included): the column is
-    # labelled here instead.
-    @admin.display(description=_("merchant"))
-    def merchant_column(self, obj: Any) -> Any:
-        return obj.merchant
 
 
 class TopUpForm(forms.Form):
@@ -226,7 +218,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     idempotency key or merchant name; read-only, no full counts (millions
     of rows), related rows as raw ids (no giant select boxes)."""
 
-    list_display = ("public_id", "created_at", "merchant_column", "amount", "currency", "status")
+    list_display = ("public_id", "created_at", "merchant", "amount", "currency", "status")
     list_filter = ("status",)
     search_fields = ("=public_id", "=idempotency_key", "merchant__name")
     raw_id_fields = ("merchant", "terminal", "shop", "operator", "payer")
@@ -238,7 +230,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("public_id", "created_at", "merchant_column", "amount", "payment")
+    list_display = ("public_id", "created_at", "merchant", "amount", "payment")
     search_fields = ("=public_id", "=payment__public_id")
     raw_id_fields = ("merchant", "payment", "terminal", "approved_by")
     list_select_related = ("merchant", "payment")
@@ -247,7 +239,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 @admin.register(Reversal)
 class ReversalAdmin(ReadOnlyAdmin):
-    list_display = ("public_id", "created_at", "merchant_column", "original_key", "outcome")
+    list_display = ("public_id", "created_at", "merchant", "original_key", "outcome")
     search_fields = ("=public_id", "=original_key")
     raw_id_fields = ("merchant", "terminal", "payment")
     list_select_related = ("merchant",)
@@ -256,7 +248,7 @@ class ReversalAdmin(ReadOnlyAdmin):
 
 @admin.register(BatchClose)
 class BatchCloseAdmin(ReadOnlyAdmin):
-    list_display = ("public_id", "period_end", "merchant_column", "terminal", "matched")
+    list_display = ("public_id", "period_end", "merchant", "terminal", "matched")
     list_filter = ("matched",)
     raw_id_fields = ("merchant", "terminal")
     list_select_related = ("merchant", "terminal")
