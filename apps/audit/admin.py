@@ -2,21 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from apps.audit.models import AuditRecord, SecurityEvent
-from apps.portal.admin_tools import CappedCountPaginator
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from apps.portal.admin_tools import ReadOnlyAdminMixin
 
 
 class RecentValuesFilter(admin.SimpleListFilter):
@@ -50,7 +36,7 @@ class KindFilter(RecentValuesFilter):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnlyAdmin):
+class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "action",
@@ -65,7 +51,7 @@ class AuditRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(ReadOnlyAdmin):
+class SecurityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "severity", "merchant_id", "actor_id", "ip")
     list_filter = ("severity", KindFilter)
     search_fields = ("=merchant_id", "=actor_id", "=ip")

@@ -22,3 +22,21 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.order_by()[: self.cap + 1].count()
+
+
+class ReadOnlyAdminMixin:
+    """An admin for records nobody edits there (ledger, payments, audit,
+    risk decisions): view only, and list pages that never count a whole
+    big table."""
+
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
-from apps.portal.admin_tools import CappedCountPaginator
+from apps.portal.admin_tools import ReadOnlyAdminMixin
 from apps.risk import selectors, services
 from apps.risk.errors import RiskError
 from apps.risk.models import (
@@ -31,21 +31,6 @@ from apps.risk.models import (
     RuleConfigVersion,
 )
 from apps.risk.rules import RULE_CODES, rule_defaults, rule_title
-
-
-class ReadOnlyMixin:
-    show_full_result_count = False
-    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # --- rules -------------------------------------------------------------------
 
@@ -224,7 +209,7 @@ class ListEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(RiskDecisionRecord)
-class RiskDecisionRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RiskDecisionRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "outcome",
@@ -266,7 +251,7 @@ class DecideForm(forms.Form):
 
 
 @admin.register(RiskCase)
-class RiskCaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RiskCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "kind",
@@ -407,7 +392,7 @@ class RiskCaseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "last_seen_at",
         "severity",
@@ -439,7 +424,7 @@ class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(MonitorRun)
-class MonitorRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MonitorRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("name", "started_at", "finished_at", "ok", "stats")
     list_filter = ("name", "ok")
     readonly_fields = [f.name for f in MonitorRun._meta.fields]

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Payer
 from apps.core.money import CURRENCY_EXPONENT, Money
-from apps.portal.admin_tools import CappedCountPaginator
+from apps.portal.admin_tools import ReadOnlyAdminMixin
 from apps.transactions.errors import LedgerError
 from apps.transactions.models import (
     BatchClose,
@@ -29,20 +29,6 @@ from apps.transactions.models import (
     Reversal,
 )
 from apps.transactions.services import wallet_top_up
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = CappedCountPaginator  # count at most 10,000 rows of a filtered list
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TopUpForm(forms.Form):
@@ -91,7 +77,7 @@ class PostingInline(admin.TabularInline):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "kind",
@@ -177,7 +163,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "kind",
@@ -213,7 +199,7 @@ class PaymentTransitionInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Payment search across all merchants (compliance): by payment id,
     idempotency key or merchant name; read-only, no full counts (millions
     of rows), related rows as raw ids (no giant select boxes)."""
@@ -229,7 +215,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("public_id", "created_at", "merchant", "amount", "payment")
     search_fields = ("=public_id", "=payment__public_id")
     raw_id_fields = ("merchant", "payment", "terminal", "approved_by")
@@ -238,7 +224,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reversal)
-class ReversalAdmin(ReadOnlyAdmin):
+class ReversalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("public_id", "created_at", "merchant", "original_key", "outcome")
     search_fields = ("=public_id", "=original_key")
     raw_id_fields = ("merchant", "terminal", "payment")
@@ -247,7 +233,7 @@ class ReversalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BatchClose)
-class BatchCloseAdmin(ReadOnlyAdmin):
+class BatchCloseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("public_id", "period_end", "merchant", "terminal", "matched")
     list_filter = ("matched",)
     raw_id_fields = ("merchant", "terminal")

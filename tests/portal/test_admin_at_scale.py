@@ -111,3 +111,24 @@ def test_the_audit_filters_offer_recent_values_without_reading_every_row(
     rows = table[table.index("<tbody>") : table.index("</tbody>")]
     assert rows.count('field-action">test.alpha<') == 1
     assert "test.beta" not in rows
+
+
+def test_the_records_nobody_edits_are_view_only_in_the_admin(rf, compliance):
+    """Ledger, payments, audit, risk decisions and terminals: compliance reads
+    them in the admin and changes them only through audited services."""
+    from apps.portal.admin_tools import ReadOnlyAdminMixin
+
+    request = rf.get("/")
+    request.user = compliance
+    read_only = [(model, ma) for model, ma in _our_admins() if isinstance(ma, ReadOnlyAdminMixin)]
+    labels = {model._meta.label for model, _ma in read_only}
+    assert {"transactions.Payment", "audit.AuditRecord", "terminals.Terminal"} <= labels
+    for model, model_admin in read_only:
+        assert model_admin.has_view_permission(request), model._meta.label
+        assert not model_admin.has_add_permission(request), model._meta.label
+        assert not model_admin.has_delete_permission(request), model._meta.label
+        if model_admin.has_change_permission(request):
+            # only for actions that call services (alerts: acknowledge,
+            # resolve): no field can be edited
+            readonly = set(model_admin.get_readonly_fields(request))
+            assert {f.name for f in model._meta.fields} <= readonly, model._meta.label
