@@ -166,6 +166,28 @@ def payment_password_set(
     return record
 
 
+def _attempt_counted(
+    record: Any, *, ok: bool, max_attempts: int, lock_seconds: int, now: datetime.datetime
+) -> str:
+    """Counts one try of a lockable credential (its failed_attempts and
+    locked_until, row locked by the caller): a right one clears the count;
+    `max_attempts` wrong in a row lock it for `lock_seconds` and start the
+    count again. Returns "ok", "wrong", or "locked" (this try locked it)."""
+    if ok:
+        if record.failed_attempts:
+            record.failed_attempts = 0
+            record.save(update_fields=["failed_attempts"])
+        return "ok"
+    record.failed_attempts += 1
+    if record.failed_attempts < max_attempts:
+        record.save(update_fields=["failed_attempts"])
+        return "wrong"
+    record.locked_until = now + datetime.timedelta(seconds=lock_seconds)
+    record.failed_attempts = 0
+    record.save(update_fields=["failed_attempts", "locked_until"])
+    return "locked"
+
+
 def payment_password_verify(*, payer: Payer, password: str, request: Any = None) -> bool:
     """True when `password` is the payer's payment password. A wrong one
     counts; the PAYMENT_PASSWORD_MAX_ATTEMPTS-th locks payments for
@@ -190,22 +212,16 @@ def payment_password_verify(*, payer: Payer, password: str, request: Any = None)
         expected = _payment_password_digest(
             payer, password, salt=base64.b64decode(record.salt), iterations=record.iterations
         )
-        if hmac.compare_digest(expected, record.digest):
-            if record.failed_attempts:
-                record.failed_attempts = 0
-                record.save(update_fields=["failed_attempts"])
+        verdict = _attempt_counted(
+            record,
+            ok=hmac.compare_digest(expected, record.digest),
+            max_attempts=settings.PAYMENT_PASSWORD_MAX_ATTEMPTS,
+            lock_seconds=settings.PAYMENT_PASSWORD_LOCK_SECONDS,
+            now=now,
+        )
+        if verdict == "ok":
             return True
-        record.failed_attempts += 1
-        update = ["failed_attempts"]
-        locked = record.failed_attempts >= settings.PAYMENT_PASSWORD_MAX_ATTEMPTS
-        if locked:
-            record.locked_until = now + datetime.timedelta(
-                seconds=settings.PAYMENT_PASSWORD_LOCK_SECONDS
-            )
-            record.failed_attempts = 0
-            update.append("locked_until")
-        record.save(update_fields=update)
-        if locked:
+        if verdict == "locked":
             security_event_record(
                 kind="payment_password_lockout",
                 severity=SecurityEvent.Severity.WARNING,
@@ -307,24 +323,21 @@ def operator_pin_verify(*, membership: Membership, pin: str, request: Any = None
         now = timezone.now()
         if record.locked_until is not None and record.locked_until > now:
             return False
-        if pin_verifier_check(
-            pin, salt_b64=record.salt, iterations=record.iterations, verifier_b64=record.verifier
-        ):
-            if record.failed_attempts:
-                record.failed_attempts = 0
-                record.save(update_fields=["failed_attempts"])
+        verdict = _attempt_counted(
+            record,
+            ok=pin_verifier_check(
+                pin,
+                salt_b64=record.salt,
+                iterations=record.iterations,
+                verifier_b64=record.verifier,
+            ),
+            max_attempts=settings.OPERATOR_PIN_MAX_ATTEMPTS,
+            lock_seconds=settings.OPERATOR_PIN_LOCK_SECONDS,
+            now=now,
+        )
+        if verdict == "ok":
             return True
-        record.failed_attempts += 1
-        update = ["failed_attempts"]
-        locked = record.failed_attempts >= settings.OPERATOR_PIN_MAX_ATTEMPTS
-        if locked:
-            record.locked_until = now + datetime.timedelta(
-                seconds=settings.OPERATOR_PIN_LOCK_SECONDS
-            )
-            record.failed_attempts = 0
-            update.append("locked_until")
-        record.save(update_fields=update)
-        if locked:
+        if verdict == "locked":
             security_event_record(
                 kind="operator_pin_lockout",
                 merchant=membership.merchant,
