@@ -523,14 +523,7 @@ def payment_create(
                 idempotency_key=idempotency_key,
             )
             if _payment_password_locked(payer):
-                payment.reasons = ["payment_password_locked"]
-                _payment_transition(
-                    payment,
-                    PaymentStatus.DECLINED,
-                    actor=_actor_label(terminal),
-                    reason="payment_password_locked",
-                    request=request,
-                )
+                _decline_password_locked(payment, actor=_actor_label(terminal), request=request)
                 answer = Answer(201, payment_answer(payment), payment=payment)
                 _idempotency_store(terminal, idempotency_key, "payment.create", digest, answer)
                 return answer
@@ -557,6 +550,20 @@ def _commit_timed(timings: dict[str, float]) -> None:
     started = timings.pop("_commit_from", None)
     if started is not None:
         timings["commit"] = (time.perf_counter() - started) * 1000
+
+
+def _decline_password_locked(
+    payment: Payment, *, actor: Any, request: HttpRequest | None, fields: tuple[str, ...] = ()
+) -> None:
+    payment.reasons = ["payment_password_locked"]
+    _payment_transition(
+        payment,
+        PaymentStatus.DECLINED,
+        actor=actor,
+        reason="payment_password_locked",
+        request=request,
+        fields=("reasons", *fields),
+    )
 
 
 def _payment_password_locked(payer: Payer) -> bool:
@@ -644,17 +651,9 @@ def payment_confirm(
             if not ok:
                 risk_password_failure_record(payer_id=payment.payer_id)
                 payment.password_failures += 1
-                from apps.accounts.services import payment_password_is_locked
-
-                if locked or payment_password_is_locked(payment.payer):
-                    payment.reasons = ["payment_password_locked"]
-                    _payment_transition(
-                        payment,
-                        PaymentStatus.DECLINED,
-                        actor=actor,
-                        reason="payment_password_locked",
-                        request=request,
-                        fields=("reasons", "password_failures"),
+                if locked or _payment_password_locked(payment.payer):
+                    _decline_password_locked(
+                        payment, actor=actor, request=request, fields=("password_failures",)
                     )
                     answer = Answer(200, payment_answer(payment), payment=payment)
                 else:
