@@ -249,13 +249,19 @@ def request_verify(
         raise SignatureError(
             "signature_invalid", "The signature does not verify with the terminal's key."
         )
-    if body:
-        try:
-            ContentDigest.verify(message.headers.get("Content-Digest", ""), body)
-        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
-            raise SignatureError(
-                "digest_mismatch", "Content-Digest does not match the request body."
-            ) from exc
+    _digest_check(message, body)
+
+
+def _digest_check(message: Any, body: bytes) -> None:
+    """The body against the Content-Digest the signature covered."""
+    if not body:
+        return
+    try:
+        ContentDigest.verify(message.headers.get("Content-Digest", ""), body)
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise SignatureError(
+            "digest_mismatch", "Content-Digest does not match the request body."
+        ) from exc
 
 
 def _component_value(value: str, *, derived: bool) -> str:
@@ -344,13 +350,7 @@ def request_verify_parsed(
             skew_seconds=skew_seconds,
         )
         return
-    if body:
-        try:
-            ContentDigest.verify(message.headers.get("Content-Digest", ""), body)
-        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
-            raise SignatureError(
-                "digest_mismatch", "Content-Digest does not match the request body."
-            ) from exc
+    _digest_check(message, body)
 
 
 def response_sign(
