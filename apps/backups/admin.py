@@ -106,13 +106,19 @@ class BackupRunAdmin(_CompliancePermissions, admin.ModelAdmin):
         messages.success(request, gettext("Backup started; it appears in the catalog below."))
         return HttpResponseRedirect(reverse("admin:backups_backuprun_changelist"))
 
+    @staticmethod
+    def _legal_hold_set(request, queryset, *, hold: bool) -> int:
+        runs = list(queryset)
+        verb = "placed" if hold else "released"
+        for run in runs:
+            services.backup_legal_hold_set(
+                run=run, hold=hold, reason=f"{verb} by {request.user.email}", actor=request.user
+            )
+        return len(runs)
+
     @admin.action(description=_("Place a legal hold (never pruned)"))
     def place_legal_hold(self, request, queryset):
-        for run in queryset:
-            services.backup_legal_hold_set(
-                run=run, hold=True, reason=f"placed by {request.user.email}", actor=request.user
-            )
-        n = queryset.count()
+        n = self._legal_hold_set(request, queryset, hold=True)
         messages.success(
             request,
             ngettext("Legal hold placed on %(n)s backup.", "Legal hold placed on %(n)s backups.", n)
@@ -121,11 +127,7 @@ class BackupRunAdmin(_CompliancePermissions, admin.ModelAdmin):
 
     @admin.action(description=_("Release the legal hold"))
     def release_legal_hold(self, request, queryset):
-        for run in queryset:
-            services.backup_legal_hold_set(
-                run=run, hold=False, reason=f"released by {request.user.email}", actor=request.user
-            )
-        n = queryset.count()
+        n = self._legal_hold_set(request, queryset, hold=False)
         messages.success(
             request,
             ngettext(

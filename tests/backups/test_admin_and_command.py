@@ -80,7 +80,7 @@ def test_compliance_edits_the_schedule_and_retention_and_the_change_is_audited(
 
 
 @pytest.mark.django_db
-def test_a_legal_hold_is_placed_from_the_admin(staff_client, policy):
+def test_a_legal_hold_is_placed_and_released_from_the_admin(staff_client, policy):
     from django.utils import timezone
 
     run = BackupRun.objects.create(
@@ -94,6 +94,13 @@ def test_a_legal_hold_is_placed_from_the_admin(staff_client, policy):
     run.refresh_from_db()
     assert run.legal_hold
     assert AuditRecord.objects.filter(action="backup.legal_hold_set").exists()
+    response = staff_client.post(
+        reverse("admin:backups_backuprun_changelist"),
+        {"action": "release_legal_hold", "_selected_action": [run.pk]},
+    )
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert not run.legal_hold
 
 
 @COMMITTED
