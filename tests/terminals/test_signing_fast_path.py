@@ -303,6 +303,22 @@ def test_a_request_signed_with_a_key_newer_than_the_process_copy_is_accepted(pos
     assert not SecurityEvent.objects.filter(data__terminal_id=str(terminal.public_id)).exists()
 
 
+@pytest.mark.redis
+def test_saving_a_shop_makes_its_terminals_load_it_afresh(pos, terminal):
+    """The cached auth state carries the terminal's shop (place and hours,
+    which the risk rules compare with): an edited shop is seen at once."""
+    from apps.terminals.selectors import terminal_auth_find
+
+    _warm_local_copy(pos, terminal)
+    assert terminal_auth_find(key_id=str(terminal.public_id), local=False).stamp is not None
+    shop = terminal.shop
+    shop.latitude = "39.904200"
+    shop.save()
+    found = terminal_auth_find(key_id=str(terminal.public_id), local=False)
+    assert float(found.terminal.shop.latitude) == 39.9042
+    assert pos.get("/api/v1/terminal/ping").status_code == 200
+
+
 @pytest.mark.parametrize(
     "member",
     [
