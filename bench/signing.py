@@ -129,7 +129,7 @@ def _verify_cost(state_path: str, iterations: int) -> tuple[float, float]:
         response = HttpResponse(b'{"ok":true}', content_type="application/json")
         response_sign(
             DjangoResponseMessage(response, DjangoRequestMessage(django_request, with_url=False)),
-            private_key=key.private_key,
+            private_key=key.sodium_key,
             key_id=key.key_id,
             body=response.content,
         )

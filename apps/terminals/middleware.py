@@ -41,7 +41,7 @@ def response_sign_django(request: HttpRequest, response: HttpResponse) -> None:
     message = DjangoResponseMessage(response, DjangoRequestMessage(request, with_url=False))
     response_sign(
         message,
-        private_key=key.private_key,
+        private_key=key.sodium_key,
         key_id=key.key_id,
         body=body,
         # Set by the request's authentication when its Signature parsed.

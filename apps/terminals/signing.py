@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from http_message_signatures._url import parse_url
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from http_message_signatures.structures import normalize_header_value
 from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 LABEL = "sig"
 ALG = "ed25519"
@@ -122,6 +124,25 @@ class SignatureInput:
     signature_member: str = ""
 
 
+# The exact text a terminal (request_sign, through the library) writes: the
+# members in this order, no optional whitespace, an integer without leading
+# zeros, strings of characters that need no escaping, an Ed25519 signature.
+# For such text the structured-field serialization of the parsed value is
+# the text itself, so it is read with one regular expression instead of the
+# pure-Python http_sf parser (here 9 µs instead of 52 µs per request). Any
+# other text, however valid, goes through http_sf; tests/terminals check on
+# generated headers that both give the same result wherever this one gives
+# one.
+_CANONICAL_INPUT = re.compile(
+    r'sig=\((?P<components>"@method" "@target-uri"(?: "idempotency-key")?(?: "content-digest")?)\)'
+    r";created=(?P<created>0|[1-9][0-9]{0,14})"
+    r';keyid="(?P<keyid>[A-Za-z0-9._~:-]{1,128})"'
+    r';alg="ed25519"'
+    r';nonce="(?P<nonce>[A-Za-z0-9._~-]{' + f"{NONCE_MIN},{NONCE_MAX}" + '})"'
+)
+_CANONICAL_SIGNATURE = re.compile(r"sig=:(?P<signature>[A-Za-z0-9+/]{86}==):")
+
+
 def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureInput:
     """Checks the shape of a request's signature before any key is looked up:
     one `sig` label, the exact covered components, the required parameters."""
@@ -131,6 +152,43 @@ def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureI
         raise SignatureError(
             "signature_missing", "The request carries no Signature-Input and Signature."
         )
+    return _canonical_parse(
+        signature_input, signature, headers=headers, has_body=has_body
+    ) or _structured_parse(signature_input, signature, headers=headers, has_body=has_body)
+
+
+def _canonical_parse(
+    signature_input: str, signature: str, *, headers: Any, has_body: bool
+) -> SignatureInput | None:
+    """The parse of text in the exact form a terminal writes (see
+    _CANONICAL_INPUT), or None for any other text."""
+    matched = _CANONICAL_INPUT.fullmatch(signature_input)
+    matched_signature = _CANONICAL_SIGNATURE.fullmatch(signature)
+    if matched is None or matched_signature is None:
+        return None
+    components = request_components(
+        has_idempotency_key="Idempotency-Key" in headers, has_body=has_body
+    )
+    if matched["components"] != " ".join(f'"{c}"' for c in components):
+        return None  # _structured_parse words the refusal
+    raw_signature = base64.b64decode(matched_signature["signature"])
+    return SignatureInput(
+        components=components,
+        created=int(matched["created"]),
+        key_id=matched["keyid"],
+        nonce=matched["nonce"],
+        signature_params=signature_input[len(LABEL) + 1 :],
+        signature=raw_signature,
+        # Re-encoded, as http_sf serializes the bytes it decoded.
+        signature_member=f":{base64.b64encode(raw_signature).decode()}:",
+    )
+
+
+def _structured_parse(
+    signature_input: str, signature: str, *, headers: Any, has_body: bool
+) -> SignatureInput:
+    """request_signature_input_parse through the http_sf parser: any valid
+    structured-field text, and the refusal of everything else."""
     try:
         inputs = http_sf.parse(signature_input.encode(), tltype="dictionary")
         signatures = http_sf.parse(signature.encode(), tltype="dictionary")
@@ -356,7 +414,7 @@ def request_verify_parsed(
 def response_sign(
     message: Any,
     *,
-    private_key: ed25519.Ed25519PrivateKey,
+    private_key: ed25519.Ed25519PrivateKey | SigningKey,
     key_id: str,
     body: bytes,
     request_member: str | None = None,
@@ -374,7 +432,7 @@ def response_sign(
     already serialized it (SignatureInput.signature_member), else parsed here."""
     if request_member is None:
         request_member = _request_signature_member(message)
-    digest = ContentDigest.create(body)
+    digest = content_digest(body)
     message.headers["Content-Digest"] = digest
     components = '"@status"' + (f" {REQUEST_BINDING}" if request_member else "")
     components += ' "content-digest"'
@@ -385,7 +443,19 @@ def response_sign(
     lines.append(f'"content-digest": {digest}')
     lines.append(f'"@signature-params": {params}')
     base = "\n".join(lines).encode("ascii")
-    _signature_headers_set(message, params, private_key.sign(base))
+    signature = (
+        private_key.sign(base).signature
+        if isinstance(private_key, SigningKey)
+        else private_key.sign(base)
+    )
+    _signature_headers_set(message, params, signature)
+
+
+def content_digest(body: bytes) -> str:
+    """The Content-Digest field of `body` (RFC 9530, sha-256), as
+    ContentDigest.create writes it, without its structured-field round trip;
+    tests/terminals compare the two."""
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode()}:"
 
 
 def _request_signature_member(message: Any) -> str | None:

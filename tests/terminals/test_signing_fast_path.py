@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.http import HttpResponse
 from django.test import RequestFactory
 from http_message_signatures import HTTPMessageSigner, InvalidSignature, algorithms
+from nacl.signing import SigningKey
 
 from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
 from apps.terminals.signing import (
@@ -36,6 +37,7 @@ from apps.terminals.signing import (
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 OTHER_KEY = ed25519.Ed25519PrivateKey.generate()
+SODIUM_KEY = SigningKey(KEY.private_bytes_raw())
 KEY_ID = "5b0c1f0e-2d7e-4c8e-9a43-0f6f9d1d2a11"
 PATHS = ["/api/v1/terminal/ping", "/api/v1/terminal/payments", "/api/v1/terminal/p%C3%A9/x"]
 QUERIES = ["", "?a=1", "?a=1&b=%20x", "?q=%E4%BD%A0"]
@@ -191,7 +193,9 @@ def test_the_fast_response_signature_is_the_librarys_and_the_client_accepts_it(
         )
 
     fast, fast_message = message()
-    response_sign(fast_message, private_key=KEY, key_id="srv-1", body=body)
+    # The server signs with libsodium (SERVER_KEY.sodium_key); the library
+    # reference with OpenSSL: Ed25519 is deterministic, so the same bytes.
+    response_sign(fast_message, private_key=SODIUM_KEY, key_id="srv-1", body=body)
     reference, reference_message = message()
     created = int(fast["Signature-Input"].split("created=")[1].split(";")[0])
     response_sign_reference(
@@ -359,3 +363,164 @@ def test_the_parsed_signature_member_is_what_the_response_binds_to(signature):
         HttpResponse(b"{}"), DjangoRequestMessage(django_request, with_url=False)
     )
     assert parsed.signature_member == _request_signature_member(response)
+
+
+# --- the canonical Signature-Input read (one regular expression) -------------
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_SAFE = "ABCXYZabcxyz0189._~:-"
+# Characters that change a string's structured-field meaning or spelling.
+_RISKY = ['"', "\\", " ", "\t", "\x7f", "\u4f60", ",", ";", "=", "(", ")", "/", "+", ":", "%"]
+_CHANGES = [
+    *(f"{kind}-{what}" for kind in ("keyid", "nonce") for what in ("length", "character", "form")),
+    *("components", "created", "alg", "order", "missing", "separator", "extra", "space"),
+    *("signature-length", "padding", "signature-form"),
+]
+_COMPONENT_LISTS = [
+    '"@method" "@target-uri"',
+    '"@method" "@target-uri" "content-digest"',
+    '"@method" "@target-uri" "idempotency-key"',
+    '"@method" "@target-uri" "idempotency-key" "content-digest"',
+]
+_ODD_COMPONENT_LISTS = [
+    '"@method" "@target-uri" "content-digest" "idempotency-key"',
+    '"@target-uri" "@method"',
+    '"@method"  "@target-uri"',
+    '"@method" "@target-uri";x=1',
+    "",
+]
+
+
+def _signature_inputs():
+    """Signature-Input and Signature as a terminal writes them, then none,
+    one or a few small changes (each a valid or an invalid spelling), so
+    that the canonical expression is tried near both sides of its edge."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def build(draw):
+        # A third exactly as a terminal writes, a third with exactly one
+        # change (so each change is tried alone), a third with several.
+        mode = draw(st.sampled_from(["clean", "one", "several"]))
+        only = draw(st.sampled_from(_CHANGES)) if mode == "one" else None
+
+        def changed(kind, one_in):
+            if mode == "several":
+                return draw(st.integers(1, one_in)) == 1
+            return kind == only
+
+        def text(kind, alphabet, min_size, max_size):
+            if changed(f"{kind}-length", 8):  # a length just outside the limits
+                min_size, max_size = draw(st.sampled_from([(0, 0), (max_size + 1, max_size + 2)]))
+            value = draw(st.text(alphabet=alphabet, min_size=min_size, max_size=max_size))
+            if changed(f"{kind}-character", 4):  # one risky character: first, last, anywhere
+                at = draw(st.sampled_from([0, len(value), draw(st.integers(0, len(value)))]))
+                value = value[:at] + draw(st.sampled_from(_RISKY)) + value[at:]
+            return value
+
+        def string(kind, value):
+            if changed(f"{kind}-form", 6):
+                return f'"{value}"' if draw(st.booleans()) else value  # unescaped, or a token
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        def one_of(kind, usual, odd):
+            return draw(st.sampled_from(odd)) if changed(kind, 8) else usual
+
+        has_key, has_body = draw(st.booleans()), draw(st.booleans())
+        components = " ".join(
+            f'"{c}"' for c in request_components(has_idempotency_key=has_key, has_body=has_body)
+        )
+        if changed("components", 8):
+            components = draw(st.sampled_from(_COMPONENT_LISTS + _ODD_COMPONENT_LISTS))
+        params = {
+            "created": one_of(
+                "created",
+                str(draw(st.integers(0, 10**15 - 1))),
+                ["0", "00", "0012", "-5", "1.5", "9" * 16, '"17"'],
+            ),
+            "keyid": string("keyid", text("keyid", _SAFE, 1, 128)),
+            "alg": one_of("alg", '"ed25519"', ['"ED25519"', "ed25519", '"rsa"']),
+            "nonce": string("nonce", text("nonce", _SAFE.replace(":", ""), 16, 128)),
+        }
+        order = list(params)
+        if changed("order", 6):
+            order = draw(st.permutations(order))
+        if changed("missing", 8):
+            del order[draw(st.integers(0, 3))]
+        separator = one_of("separator", ";", ["; "])
+        members = "".join(f"{separator}{k}={params[k]}" for k in order)
+        extra = one_of("extra", "", [";tag=x", ", other=()", ","])
+        space = one_of("space", "", [" ", "\t"])
+        signature_input = f"{space}sig=({components}){members}{extra}{space}"
+        length = one_of("signature-length", 86, [85, 87, 43])
+        b64 = "".join(draw(st.lists(st.sampled_from(_B64), min_size=length, max_size=length)))
+        padding = one_of("padding", "==", ["=", "", "==="])
+        signature = one_of("signature-form", "sig=:{}:", ["sig=:{}:;x=1", " sig=:{}:"])
+        return signature_input, signature.format(b64 + padding), has_key, has_body
+
+    return build()
+
+
+def _parse_or_code(parse, signature_input, signature, headers, has_body):
+    try:
+        return parse(signature_input, signature, headers=headers, has_body=has_body)
+    except SignatureError as exc:
+        return exc.code
+
+
+def test_the_canonical_read_gives_what_http_sf_gives_wherever_it_gives_anything():
+    """The regular expression reads only text whose http_sf parse it
+    reproduces exactly (components, created, keyid, nonce, the serialized
+    parameters the signature base covers, the signature bytes and member);
+    any other text, valid or not, is left to http_sf."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from apps.terminals.signing import _canonical_parse, _structured_parse
+
+    read = {"fast": 0, "slow": 0}
+
+    @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_signature_inputs(), st.integers(0, 9))
+    def check(generated, flip):
+        signature_input, signature, has_key, has_body = generated
+        if flip == 0:  # a request whose own shape disagrees with its signature
+            has_body = not has_body
+        headers = {"Idempotency-Key": "k"} if has_key else {}
+        fast = _parse_or_code(_canonical_parse, signature_input, signature, headers, has_body)
+        read["slow" if fast is None else "fast"] += 1
+        if fast is not None:
+            assert fast == _parse_or_code(
+                _structured_parse, signature_input, signature, headers, has_body
+            )
+
+    check()
+    # Both sides of the edge were tried, not only one.
+    assert read["fast"] > 300, read
+    assert read["slow"] > 300, read
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_what_a_terminal_signs_is_always_read_by_the_canonical_expression(seed):
+    """Every request the terminal client signs (the library's output) takes
+    the fast read; were the library to change its spelling, this fails
+    rather than the server silently paying for the slow parse."""
+    from apps.terminals.signing import _canonical_parse
+
+    rng = random.Random(seed)
+    for _ in range(50):
+        django_request, body, _base = _generated(rng)
+        headers = django_request.headers
+        assert _canonical_parse(
+            headers["Signature-Input"], headers["Signature"], headers=headers, has_body=bool(body)
+        ) == request_signature_input_parse(headers, has_body=bool(body))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 64, 1000])
+def test_the_direct_content_digest_is_the_librarys(size):
+    from http_message_signatures import ContentDigest
+
+    from apps.terminals.signing import content_digest
+
+    body = random.Random(size).randbytes(size)
+    assert content_digest(body) == ContentDigest.create(body)
