@@ -4,10 +4,16 @@ and the terminal auth cache."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _shared_redis_clients: dict[str, Any] = {}
 
@@ -24,3 +30,53 @@ def redis_client() -> Any:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         _shared_redis_clients[location] = client
     return client
+
+
+class HotScript:
+    """A Lua script on a hot path (the signed-request admission), run with
+    EVALSHA on this thread's own connection to the cache's Redis. A pooled
+    client call checks a connection out of the pool (a poll() health check
+    per command) and goes through the client's command and retry machinery:
+    about 30 µs of CPU more here, per signed request.
+
+    The script loads itself into Redis when it is missing (NOSCRIPT); a
+    dropped connection is reopened once, then the error is raised as
+    redis-py raises it. The connection belongs to one thread of one process
+    (it is opened afresh after a fork)."""
+
+    def __init__(self, lua: str) -> None:
+        self.lua = lua
+        self.sha = hashlib.sha1(lua.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+
+    def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        try:
+            return _thread_command(command)
+        except NoScriptError:
+            _thread_command(("SCRIPT", "LOAD", self.lua))
+            return _thread_command(command)
+
+
+_thread = threading.local()
+
+
+def _thread_connection() -> Any:
+    connection = getattr(_thread, "connection", None)
+    if connection is None or _thread.pid != os.getpid():
+        pool = redis_client().connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        _thread.connection, _thread.pid = connection, os.getpid()
+    return connection
+
+
+def _thread_command(command: tuple) -> Any:
+    connection = _thread_connection()
+    try:
+        connection.send_command(*command)
+        return connection.read_response()
+    except (RedisConnectionError, RedisTimeoutError):
+        # Closed by the server while idle, or Redis restarted: once more on a
+        # new connection (as redis-py's own retry would).
+        connection.disconnect()
+    connection.send_command(*command)
+    return connection.read_response()

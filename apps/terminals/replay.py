@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.ratelimit import rate_limit_hit
-from apps.core.redis_clients import redis_client
+from apps.core.redis_clients import HotScript
 from apps.terminals.models import TerminalNonce
 
 
@@ -79,16 +79,17 @@ def signed_request_admit(
         retry_after = rate_limit_hit("terminal", scope, rate_limit, 60)
         seen_due = bool(cache.add(f"terminal-seen:{scope}", 1, timeout=seen_every))
         return Admission(nonce_claim(scope=scope, nonce=nonce), retry_after, seen_due)
+    # make_key: Redis keys are binary-safe, so make_and_validate_key's
+    # memcached-compatibility scan of every character is of no use here.
+    make_key = caches["default"].make_key
     keys = [
-        cache.make_and_validate_key(f"tnonce:{scope}:{nonce}"),
-        cache.make_and_validate_key(f"rl:terminal:{scope}:{window_start}"),
-        cache.make_and_validate_key(f"terminal-seen:{scope}"),
+        make_key(f"tnonce:{scope}:{nonce}"),
+        make_key(f"rl:terminal:{scope}:{window_start}"),
+        make_key(f"terminal-seen:{scope}"),
     ]
     if auth_cache_key:
         keys.append(auth_cache_key)
-    nonce_set, count, seen_set, auth = _admit_script()(
-        keys=keys, args=[replay_window_seconds(), seen_every]
-    )
+    nonce_set, count, seen_set, auth = _ADMIT(keys=keys, args=[replay_window_seconds(), seen_every])
     retry_after = max(1, window_start + 60 - now) if count > rate_limit else None
     return Admission(bool(nonce_set), retry_after, bool(seen_set), auth or None)
 
@@ -96,22 +97,16 @@ def signed_request_admit(
 # KEYS: nonce, rate-limit counter, last-seen stamp[, auth cache entry];
 # ARGV: replay window (s), last-seen period (s). One command instead of a
 # pipeline of five: less for the web process to encode and parse on every
-# signed request. (An absent auth entry comes back as false, not nil, so
-# the reply array keeps its length.)
-_ADMIT_LUA = """
+# signed request. (An absent auth entry comes back as false, not nil,
+# so the reply array keeps its length.)
+_ADMIT = HotScript(
+    """
 local nonce = redis.call("SET", KEYS[1], 1, "NX", "EX", ARGV[1])
 local count = redis.call("INCR", KEYS[2])
-redis.call("EXPIRE", KEYS[2], 61)
+if count == 1 then redis.call("EXPIRE", KEYS[2], 61) end
 local seen = redis.call("SET", KEYS[3], 1, "NX", "EX", ARGV[2])
 local auth = false
 if KEYS[4] then auth = redis.call("GET", KEYS[4]) end
 return {nonce and 1 or 0, count, seen and 1 or 0, auth}
 """
-_admit: list = []
-
-
-def _admit_script():  # type: ignore[no-untyped-def]
-    client = redis_client()
-    if not _admit or _admit[0][0] is not client:
-        _admit[:] = [(client, client.register_script(_ADMIT_LUA))]
-    return _admit[0][1]
+)

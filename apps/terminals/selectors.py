@@ -6,10 +6,12 @@ import math
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db.models import Q, QuerySet
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from apps.accounts.models import Merchant, OperatorPin, Role
@@ -97,22 +99,39 @@ class TerminalAuth:
 
 
 # Per process, with Redis only: the auth cache entry's bytes as last read
-# from Redis, by full cache key. Never trusted alone: every request checks
-# them against Redis in the round trip that claims its nonce, so a status or
-# key change (which replaces the Redis entry with a tombstone) is seen on
-# the terminal's next request, as without this copy; it saves the GET.
-_LOCAL_AUTH: dict[str, bytes] = {}
+# from Redis, by full cache key, beside what they unpickle to. Never trusted
+# alone: every request checks the bytes against Redis in the round trip that
+# claims its nonce, so a status or key change (which replaces the Redis entry
+# with a tombstone) is seen on the terminal's next request, as without this
+# copy; it saves the GET and the unpickling.
+_LOCAL_AUTH: dict[str, tuple[bytes, tuple[Terminal, list[tuple[str, object]]]]] = {}
 _LOCAL_AUTH_MAX = 10_000
 
 
-def _local_auth_remember(cache_key: str, stamp: bytes) -> None:
+def _local_auth_remember(cache_key: str, stamp: bytes, loaded: tuple) -> None:
     if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
         _LOCAL_AUTH.clear()
-    _LOCAL_AUTH[cache_key] = stamp
+    _LOCAL_AUTH[cache_key] = (stamp, loaded)
 
 
 def terminal_auth_local_forget(cache_key: str) -> None:
     _LOCAL_AUTH.pop(cache_key, None)
+
+
+def _model_copy(instance: Any) -> Any:
+    """A copy of a model instance and of the related instances it holds
+    (merchant, shop), as unpickling would give, for a few microseconds. Each
+    request gets its own, so nothing a request sets on its terminal reaches
+    another request."""
+    copied = instance.__class__.__new__(instance.__class__)
+    copied.__dict__.update(instance.__dict__)
+    state = copied._state = ModelState.__new__(ModelState)
+    state.__dict__.update(instance._state.__dict__)
+    state.fields_cache = {
+        name: None if related is None else _model_copy(related)
+        for name, related in instance._state.fields_cache.items()
+    }
+    return copied
 
 
 def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | None:
@@ -130,18 +149,21 @@ def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | Non
         if loaded is None:
             return None
         return TerminalAuth(loaded[0], _usable(loaded[1]), "", None, False)
-    cache_key = cache.make_and_validate_key(_auth_cache_key(str(public_id)))
-    serializer = cache._cache._serializer  # type: ignore[attr-defined]
+    # One lookup of the cache (the `cache` proxy repeats it per attribute);
+    # make_key: Redis keys need no memcached-compatibility check.
+    default_cache = caches["default"]
+    cache_key = default_cache.make_key(_auth_cache_key(str(public_id)))
     if local:
-        stamp = _LOCAL_AUTH.get(cache_key)
-        if stamp is not None:
-            terminal, keys = serializer.loads(stamp)
-            return TerminalAuth(terminal, _usable(keys), cache_key, stamp, True)
+        held = _LOCAL_AUTH.get(cache_key)
+        if held is not None:
+            stamp, (terminal, keys) = held
+            return TerminalAuth(_model_copy(terminal), _usable(keys), cache_key, stamp, True)
+    serializer = default_cache._cache._serializer  # type: ignore[attr-defined]
     raw = redis_client().get(cache_key)
     if raw is not None:
         found = serializer.loads(raw)
         if found != _TOMBSTONE:
-            _local_auth_remember(cache_key, raw)
+            _local_auth_remember(cache_key, raw, serializer.loads(raw))
             return TerminalAuth(found[0], _usable(found[1]), cache_key, raw, False)
     loaded = _terminal_with_keys_load(public_id)
     if loaded is None:
@@ -150,7 +172,7 @@ def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | Non
     # Never over a tombstone (cache.add): see AUTH_CACHE_SECONDS.
     if raw is None and cache.add(_auth_cache_key(str(public_id)), loaded, AUTH_CACHE_SECONDS):
         stamp = serializer.dumps(loaded)
-        _local_auth_remember(cache_key, stamp)
+        _local_auth_remember(cache_key, stamp, serializer.loads(stamp))
     return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, stamp, False)
 
 

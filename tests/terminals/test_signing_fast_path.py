@@ -524,3 +524,29 @@ def test_the_direct_content_digest_is_the_librarys(size):
 
     body = random.Random(size).randbytes(size)
     assert content_digest(body) == ContentDigest.create(body)
+
+
+@pytest.mark.redis
+def test_each_request_gets_its_own_copy_of_the_terminal_held_in_process_memory(pos, terminal):
+    """A request that changes its terminal object (or its merchant or shop)
+    changes nothing for the next request in the same process."""
+    from apps.terminals.selectors import terminal_auth_find
+
+    _warm_local_copy(pos, terminal)
+    first = terminal_auth_find(key_id=str(terminal.public_id))
+    assert first.local
+    first.terminal.status = "retired"
+    first.terminal.merchant.name = "changed"
+    first.terminal.shop.latitude = "0"
+    second = terminal_auth_find(key_id=str(terminal.public_id))
+    assert second.local
+    assert second.terminal is not first.terminal
+    assert second.terminal.merchant is not first.terminal.merchant
+    assert (second.terminal.status, second.terminal.merchant.name) == (
+        terminal.status,
+        terminal.merchant.name,
+    )
+    assert float(second.terminal.shop.latitude) == float(terminal.shop.latitude)
+    assert second.terminal.pk == terminal.pk
+    assert second.terminal._state.db == "default"
+    assert pos.get("/api/v1/terminal/ping").status_code == 200

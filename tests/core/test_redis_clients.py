@@ -1,0 +1,52 @@
+"""HotScript (apps/core/redis_clients.py): the signed-request admission's
+Lua script on a thread's own Redis connection. It must survive what a
+pooled client survives: Redis forgetting the script, and the server closing
+the connection."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from apps.core.redis_clients import HotScript, _thread_command, redis_client
+
+pytestmark = pytest.mark.redis
+
+_COUNT = HotScript("return redis.call('INCR', KEYS[1])")
+
+
+def test_a_hot_script_runs_and_loads_itself_again_after_redis_forgot_it():
+    redis_client().delete("hot-script-test")
+    assert _COUNT(keys=["hot-script-test"], args=[]) == 1
+    redis_client().script_flush()
+    assert _COUNT(keys=["hot-script-test"], args=[]) == 2
+    assert redis_client().script_exists(_COUNT.sha) == [True]
+
+
+def test_a_hot_script_reopens_a_connection_the_server_closed():
+    redis_client().delete("hot-script-test")
+    _COUNT(keys=["hot-script-test"], args=[])
+    connection_id = _thread_command(("CLIENT", "ID"))
+    assert redis_client().client_kill_filter(_id=connection_id) == 1
+    assert _COUNT(keys=["hot-script-test"], args=[]) == 2  # counted once, not twice
+    assert _thread_command(("CLIENT", "ID")) != connection_id
+
+
+def test_a_script_error_is_raised_not_retried():
+    from redis.exceptions import ResponseError
+
+    redis_client().set("hot-script-test", "not a number")
+    with pytest.raises(ResponseError):
+        _COUNT(keys=["hot-script-test"], args=[])
+    assert redis_client().get("hot-script-test") == b"not a number"
+
+
+def test_each_thread_has_its_own_connection():
+    ids: list[int] = []
+    mine = _thread_command(("CLIENT", "ID"))
+    thread = threading.Thread(target=lambda: ids.append(_thread_command(("CLIENT", "ID"))))
+    thread.start()
+    thread.join()
+    assert ids
+    assert ids[0] != mine
