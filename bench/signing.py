@@ -7,7 +7,7 @@ the server, answer signed by the server and verified by the client) and its
 unsigned twin GET /api/v1/bench/ping (TERMINAL_BENCH_ENDPOINTS=1). It also
 times the server-side verification of one signed request in-process.
 
-    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 2] [--clients 4] [--workers 2]
+    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 2] [--clients 4] [--workers 2] [--lead 6]
 
 Database: a scratch PostgreSQL database (created and dropped) on the server
 DATABASE_URL names, when set; else a temporary SQLite file. REDIS_URL, when set,
@@ -179,15 +179,19 @@ def _worker_cpu_ms(response: Any) -> float | None:
     return None
 
 
-def _load(args: tuple[str, str, str, float]) -> tuple[int, int, list[float]]:
-    """One client process: requests back to back until the deadline.
+def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[float]]:
+    """One client process: requests back to back from `start_at` to `end_at`
+    (time.monotonic(), one clock for every process on Linux), so the
+    clients' measured windows coincide.
 
-    Signed mode measures the server, not this load generator sharing its two
-    cores: the requests are signed before the clock starts (each with its own
-    nonce, well inside the 300 s window) and every answer's signature is
-    verified after the clock stops; an answer that does not verify counts as
-    an error. Terminals in the field sign and verify on their own CPUs."""
-    mode, base_url, state_path, seconds = args
+    The load generator shares the server's two cores, so it does as little
+    as it can inside the window, the same in both modes: every request is
+    prepared before the window opens (signed mode also signs it there, each
+    with its own nonce, well inside the 300 s window) and every answer's
+    signature is verified after the window closes, for every client at
+    once; an answer that does not verify counts as an error. Terminals in
+    the field sign and verify on their own CPUs."""
+    mode, base_url, state_path, start_at, end_at = args
     import requests
 
     from apps.terminals.client import TerminalClient, UntrustedResponse
@@ -197,42 +201,36 @@ def _load(args: tuple[str, str, str, float]) -> tuple[int, int, list[float]]:
     cpu: list[float] = []
     client = TerminalClient(base_url, state_path)
     session = requests.Session()
-    presigned: list[requests.PreparedRequest] = []
-    if mode == "signed":
-        for _ in range(int(seconds * 600)):
-            prepared = requests.Request(
-                "GET", base_url + "/api/v1/terminal/ping", headers={"Accept": "application/json"}
-            ).prepare()
+    path = "/api/v1/terminal/ping" if mode == "signed" else "/api/v1/bench/ping"
+    prepared: list[requests.PreparedRequest] = []
+    for _ in range(int((end_at - start_at) * 600)):
+        request = requests.Request(
+            "GET", base_url + path, headers={"Accept": "application/json"}
+        ).prepare()
+        if mode == "signed":
             request_sign(
-                prepared, private_key=client.private_key, key_id=client.terminal_id, body=None
+                request, private_key=client.private_key, key_id=client.terminal_id, body=None
             )
-            presigned.append(prepared)
+        prepared.append(request)
+    if time.monotonic() > start_at:
+        raise SystemExit("preparing the requests overran the start; raise --lead")
+    time.sleep(start_at - time.monotonic())
     answers: list[requests.Response] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < end_at:
+        if not prepared:
+            raise SystemExit("a client ran out of prepared requests; raise the batch")
         try:
-            if mode == "signed":
-                if not presigned:
-                    raise SystemExit("signed load ran out of pre-signed requests; raise the batch")
-                answers.append(session.send(presigned.pop(), timeout=10))
-                continue
-            answer = session.get(base_url + "/api/v1/bench/ping", timeout=10)
+            answers.append(session.send(prepared.pop(), timeout=10))
         except requests.RequestException:  # a bench counts failures, it does not stop on them
             errors += 1
-            continue
-        status = answer.status_code
-        if (ms := _worker_cpu_ms(answer)) is not None:
-            cpu.append(ms)
-        if status == 200:
-            ok += 1
-        else:
-            errors += 1
+    time.sleep(max(0.0, end_at - time.monotonic()))
     for answer in answers:
-        try:
-            client.verify_response(answer)
-        except UntrustedResponse:
-            errors += 1
-            continue
+        if mode == "signed":
+            try:
+                client.verify_response(answer)
+            except UntrustedResponse:
+                errors += 1
+                continue
         if (ms := _worker_cpu_ms(answer)) is not None:
             cpu.append(ms)
         if answer.status_code == 200:
@@ -249,6 +247,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--verify-iterations", type=int, default=2000)
+    parser.add_argument(
+        "--lead", type=float, default=6.0, help="seconds the clients get to prepare each round"
+    )
     options = parser.parse_args()
 
     with served(
@@ -274,12 +275,18 @@ def main() -> None:
 
         totals = {"signed": [0, 0, 0.0], "unsigned": [0, 0, 0.0]}
         cpu: dict[str, list[float]] = {"signed": [], "unsigned": []}
+
+        def window(seconds: float) -> tuple[float, float]:
+            start_at = time.monotonic() + options.lead
+            return start_at, start_at + seconds
+
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
-            pool.map(_load, [("unsigned", base_url, state_path, 1.0)] * options.clients)  # warm-up
+            pool.map(_load, [("unsigned", base_url, state_path, *window(1.0))] * options.clients)
             for _round in range(options.rounds):
                 for mode in ("unsigned", "signed"):
                     results = pool.map(
-                        _load, [(mode, base_url, state_path, options.seconds)] * options.clients
+                        _load,
+                        [(mode, base_url, state_path, *window(options.seconds))] * options.clients,
                     )
                     totals[mode][0] += sum(r[0] for r in results)
                     totals[mode][1] += sum(r[1] for r in results)
