@@ -80,6 +80,7 @@ class Served:
     base_url: str
     env: dict[str, str]
     tmp: str
+    pid: int  # gunicorn's master; its workers are its children
 
     @property
     def database(self) -> str:
@@ -130,7 +131,7 @@ def served(
         )
         try:
             _wait_until_up(base_url)
-            yield Served(base_url, env, tmp)
+            yield Served(base_url, env, tmp, server.pid)
         finally:
             server.terminate()
             try:
@@ -155,3 +156,22 @@ def _wait_until_up(base_url: str) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
+
+
+def process_cpu_seconds(pids: list[int], *, with_children_of: list[int] = ()) -> float:
+    """User + system CPU seconds the processes `pids` (and the live children
+    of `with_children_of`) have used so far, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    wanted, parents = set(pids), set(with_children_of)
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry) in wanted or int(fields[1]) in parents:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total

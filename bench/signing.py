@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _harness import served  # noqa: E402
+from _harness import process_cpu_seconds, served  # noqa: E402
 
 TARGET_OVERHEAD_PCT = 15.0
 
@@ -149,24 +149,35 @@ def _server_cost(state_path: str, iterations: int) -> tuple[float, float]:
 
     client = TerminalClient("http://127.0.0.1", state_path)
     django_client = Client()
+    batch = 50
     signed_headers = []
-    for _ in range(iterations):
+    for _ in range(iterations + batch):
         prepared = requests.Request("GET", "http://127.0.0.1/api/v1/terminal/ping").prepare()
         request_sign(prepared, private_key=client.private_key, key_id=client.terminal_id, body=None)
         signed_headers.append({k: prepared.headers[k] for k in ("Signature", "Signature-Input")})
-    started = time.perf_counter()
-    for _ in range(iterations):
+
+    def unsigned() -> None:
         django_client.get("/api/v1/bench/ping", SERVER_NAME="127.0.0.1")
-    unsigned_us = (time.perf_counter() - started) / iterations * 1e6
-    started = time.perf_counter()
-    for headers in signed_headers:
+
+    def signed() -> None:
         response = django_client.get(
-            "/api/v1/terminal/ping", headers=headers, SERVER_NAME="127.0.0.1"
+            "/api/v1/terminal/ping", headers=signed_headers.pop(), SERVER_NAME="127.0.0.1"
         )
         if response.status_code != 200:
             raise SystemExit(f"signed ping failed in-process: {response.content!r}")
-    signed_us = (time.perf_counter() - started) / iterations * 1e6
-    return unsigned_us, signed_us
+
+    # Alternating batches, the first of each a warm-up (imports, caches), so
+    # neither mode is measured cold or under different machine noise.
+    elapsed = {unsigned: 0.0, signed: 0.0}
+    for index in range(iterations // batch + 1):
+        for run in (unsigned, signed):
+            started = time.perf_counter()
+            for _ in range(batch):
+                run()
+            if index:
+                elapsed[run] += time.perf_counter() - started
+    counted = iterations // batch * batch
+    return elapsed[unsigned] / counted * 1e6, elapsed[signed] / counted * 1e6
 
 
 def _worker_cpu_ms(response: Any) -> float | None:
@@ -240,6 +251,31 @@ def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[floa
     return ok, errors, cpu
 
 
+_PARTS = ("workers", "clients", "redis")
+
+
+def _part_pids(gunicorn_pid: int, redis_url: str | None) -> dict[str, tuple[list[int], list[int]]]:
+    """(pids, parents whose children count) of each part: the gunicorn
+    master and its workers, this bench's client processes, Redis."""
+    parts = {
+        "workers": ([gunicorn_pid], [gunicorn_pid]),
+        "clients": ([p.pid for p in multiprocessing.active_children()], []),
+        "redis": ([], []),
+    }
+    if redis_url:
+        import redis
+
+        parts["redis"] = ([int(redis.Redis.from_url(redis_url).info("server")["process_id"])], [])
+    return parts
+
+
+def _parts_cpu(parts: dict[str, tuple[list[int], list[int]]]) -> dict[str, float]:
+    return {
+        name: process_cpu_seconds(pids, with_children_of=parents)
+        for name, (pids, parents) in parts.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
@@ -280,14 +316,25 @@ def main() -> None:
             start_at = time.monotonic() + options.lead
             return start_at, start_at + seconds
 
+        # CPU seconds each part of the machine spent inside the windows, and
+        # the seconds sampled: where a signed request's extra cost lands.
+        spent = {m: dict.fromkeys((*_PARTS, "sampled"), 0.0) for m in ("signed", "unsigned")}
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
             pool.map(_load, [("unsigned", base_url, state_path, *window(1.0))] * options.clients)
+            parts = _part_pids(server.pid, env.get("REDIS_URL"))
             for _round in range(options.rounds):
                 for mode in ("unsigned", "signed"):
-                    results = pool.map(
-                        _load,
-                        [(mode, base_url, state_path, *window(options.seconds))] * options.clients,
+                    start_at, end_at = window(options.seconds)
+                    running = pool.map_async(
+                        _load, [(mode, base_url, state_path, start_at, end_at)] * options.clients
                     )
+                    time.sleep(max(0.0, start_at + 0.2 - time.monotonic()))
+                    before = _parts_cpu(parts)
+                    time.sleep(max(0.0, end_at - 0.2 - time.monotonic()))
+                    for part, seconds in _parts_cpu(parts).items():
+                        spent[mode][part] += seconds - before[part]
+                    spent[mode]["sampled"] += options.seconds - 0.4
+                    results = running.get()
                     totals[mode][0] += sum(r[0] for r in results)
                     totals[mode][1] += sum(r[1] for r in results)
                     cpu[mode] += [ms for r in results for ms in r[2]]
@@ -317,6 +364,20 @@ def main() -> None:
         f"unsigned, {worker_cpu_us['signed']:.0f} µs signed "
         f"(+{worker_cpu_us['signed'] - worker_cpu_us['unsigned']:.0f} µs)"
     )
+    # Per request inside the windows: requests in the sampled seconds.
+    part_us = {
+        mode: {
+            part: round(spent[mode][part] / (rps * spent[mode]["sampled"]) * 1e6) for part in _PARTS
+        }
+        for mode, rps in (("unsigned", unsigned_rps), ("signed", signed_rps))
+    }
+    print(
+        "CPU per request inside the windows (µs): "
+        + ", ".join(
+            f"{part} {part_us['unsigned'][part]} unsigned, {part_us['signed'][part]} signed"
+            for part in _PARTS
+        )
+    )
     server_overhead_pct = (1 - server_unsigned_us / server_signed_us) * 100
     print(
         f"server-side, in-process: {server_unsigned_us:.0f} µs unsigned, {server_signed_us:.0f} µs signed "
@@ -336,6 +397,7 @@ def main() -> None:
                 "server_overhead_pct": round(server_overhead_pct, 1),
                 "worker_cpu_unsigned_us": round(worker_cpu_us["unsigned"], 1),
                 "worker_cpu_signed_us": round(worker_cpu_us["signed"], 1),
+                "cpu_per_request_us": part_us,
                 "errors": totals["signed"][1] + totals["unsigned"][1],
                 "database": database,
                 "replay_cache": "redis" if env.get("REDIS_URL") else "database",
