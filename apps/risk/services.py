@@ -496,22 +496,12 @@ def risk_case_close(
         reason = _check_reviewer(case, reviewer, reason)
         if case.kind == RiskCase.Kind.PAYMENT_HOLD:
             raise CaseNotOpen("a held payment is approved or declined, not closed")
-        case.status = RiskCase.Status.CLOSED
-        case.decided_by, case.decided_at, case.decision_reason = (
-            reviewer,
-            timezone.now(),
-            reason[:1000],
-        )
-        case.locked_by, case.locked_until = None, None
-        case.save(
-            update_fields=[
-                "status",
-                "decided_by",
-                "decided_at",
-                "decision_reason",
-                "locked_by",
-                "locked_until",
-            ]
+        _case_decided(
+            case,
+            status=RiskCase.Status.CLOSED,
+            reviewer=reviewer,
+            reason=reason,
+            at=timezone.now(),
         )
         audit_record(
             action="risk.case_closed",

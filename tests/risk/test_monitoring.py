@@ -194,3 +194,33 @@ def test_a_worse_repeat_escalates_the_alert_and_mails_again(
     alert.refresh_from_db()
     assert (alert.severity, alert.occurrences) == ("critical", 3)
     assert len(mail.outbox) == 2
+
+
+def test_closing_a_drift_case_records_the_decision_and_leaves_the_account_frozen(
+    ledger, compliance
+):
+    """A case that holds no money is closed after investigation: decided by
+    its reviewer with the reason, lock released, audited; the frozen
+    account stays frozen (unfreezing is its own ledger action)."""
+    from apps.audit.models import AuditRecord
+    from apps.risk.services import risk_case_claim, risk_case_close
+
+    payer, _merchant = ledger
+    wallet = LedgerAccount.objects.get(kind=AccountKind.PAYER_WALLET, payer=payer)
+    LedgerAccount.objects.filter(pk=wallet.pk).update(balance=F("balance") + 1)
+    risk_balance_monitor_run()
+    case = RiskCase.objects.get(kind=RiskCase.Kind.BALANCE_DRIFT)
+    risk_case_claim(case=case, reviewer=compliance)
+
+    risk_case_close(case=case, reviewer=compliance, reason="  test posting, reviewed  ")
+
+    case.refresh_from_db()
+    assert case.status == RiskCase.Status.CLOSED
+    assert (case.decided_by, case.decision_reason) == (compliance, "test posting, reviewed")
+    assert case.decided_at is not None
+    assert (case.locked_by, case.locked_until) == (None, None)
+    assert AuditRecord.objects.filter(
+        action="risk.case_closed", target_id=str(case.public_id)
+    ).exists()
+    wallet.refresh_from_db()
+    assert wallet.frozen is True
