@@ -17,12 +17,12 @@ from django.utils import timezone
 from apps.accounts.models import KybApplication, KycApplication
 from apps.backups.models import BackupPolicy, BackupRun, RestoreDrill
 from apps.core.models import ScheduledRun
-from apps.risk.models import Alert, MonitorRun, RiskCase
+from apps.risk.models import Alert, RiskCase
+from apps.risk.selectors import alerts_open_by_severity, monitor_latest_runs
 
 QUEUE_SHOWN = 5
 # A review or case older than this is flagged on the dashboard.
 REVIEW_AGE_WARNING = timedelta(hours=24)
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -87,17 +87,7 @@ def compliance_dashboard() -> dict:
     now = timezone.now()
     open_cases = RiskCase.objects.filter(status__in=RiskCase.OPEN_STATUSES)
     case_rows = list(open_cases.select_related("merchant").order_by("created_at", "pk")[:10])
-    alerts = list(
-        Alert.objects.exclude(status=Alert.Status.RESOLVED)
-        .select_related("merchant")
-        .order_by("-last_seen_at")[:50]
-    )
-    alerts.sort(key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
-    monitors = []
-    for name in MonitorRun.objects.order_by().values_list("name", flat=True).distinct():
-        run = MonitorRun.objects.filter(name=name).order_by("-started_at").first()
-        if run:
-            monitors.append(run)
+    alerts = alerts_open_by_severity()
     policy = BackupPolicy.objects.filter(pk=1).first()  # read only: never create it here
     max_age = timedelta(hours=policy.max_age_hours if policy else 26)
     last_backup = BackupRun.objects.order_by("-started_at").first()
@@ -129,7 +119,7 @@ def compliance_dashboard() -> dict:
             "top": alerts[:10],
         },
         "jobs": scheduled_jobs(now),
-        "monitors": monitors,
+        "monitors": monitor_latest_runs(),
         "backup": {
             "last": last_backup,
             "last_good": last_good_backup,

@@ -10,23 +10,35 @@ from django.utils import timezone
 from apps.core.models import ScheduledRun
 from apps.risk.models import Alert, MonitorRun, RiskCase, RiskHold
 
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def alerts_open_by_severity(limit: int = 50) -> list[Alert]:
+    """The newest `limit` unresolved alerts, most severe first."""
+    alerts = list(
+        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+        .select_related("merchant")
+        .order_by("-last_seen_at")[:limit]
+    )
+    alerts.sort(key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
+    return alerts
+
+
+def monitor_latest_runs() -> list[MonitorRun]:
+    """The last run of every monitor: one (name, -started_at) index read per
+    monitor name (a handful), never a scan of the runs."""
+    latest = []
+    for name in MonitorRun.objects.order_by().values_list("name", flat=True).distinct():
+        run = MonitorRun.objects.filter(name=name).order_by("-started_at").first()
+        if run:
+            latest.append(run)
+    return latest
+
 
 def risk_dashboard() -> dict[str, Any]:
     """Open cases (oldest first), open alerts (most severe, newest first) and
     the last run of every scheduled job and monitor."""
     open_cases = RiskCase.objects.filter(status__in=RiskCase.OPEN_STATUSES)
-    severity_rank = {"critical": 0, "warning": 1, "info": 2}
-    alerts = list(
-        Alert.objects.exclude(status=Alert.Status.RESOLVED)
-        .select_related("merchant")
-        .order_by("-last_seen_at")[:50]
-    )
-    alerts.sort(key=lambda a: severity_rank.get(a.severity, 9))
-    latest_runs = []
-    for name in MonitorRun.objects.values_list("name", flat=True).distinct():
-        run = MonitorRun.objects.filter(name=name).order_by("-started_at").first()
-        if run:
-            latest_runs.append(run)
     return {
         "open_cases": list(
             open_cases.select_related("merchant", "assigned_to").order_by("created_at")[:50]
@@ -34,9 +46,9 @@ def risk_dashboard() -> dict[str, Any]:
         "open_case_counts": dict(
             open_cases.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
         ),
-        "alerts": alerts,
+        "alerts": alerts_open_by_severity(),
         "scheduled_runs": list(ScheduledRun.objects.order_by("name")),
-        "monitor_runs": latest_runs,
+        "monitor_runs": monitor_latest_runs(),
     }
 
 
