@@ -62,3 +62,12 @@ def outsider(other_merchant):
 @pytest.fixture
 def compliance(db):
     return UserFactory(is_staff=True, is_superuser=True, email="compliance@example.test")
+
+
+@pytest.fixture
+def staff_client(client, compliance):
+    """A test client signed in to the admin as `compliance`, OTP verified."""
+    from tests.accounts.helpers import otp_force_login
+
+    otp_force_login(client, compliance)
+    return client

@@ -20,12 +20,6 @@ from tests.backups.conftest import database_url
 COMMITTED = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def staff_client(client, compliance):
-    otp_force_login(client, compliance)
-    return client
-
-
 @COMMITTED
 def test_compliance_backs_up_from_the_admin_and_sees_the_run_in_the_catalog(
     staff_client, backup_env, fs_target, policy

@@ -285,3 +285,35 @@ def payer_with(fen: int, account_class: str = "III"):
 
 
 __all__ = ["BEIJING", "NOON", "SHANGHAI", "local", "make_ctx", "payer_with", "replace"]
+
+
+def held_payment_case(
+    *, amount: int, payer_funds: int, merchant: Any = None, title: str = "held payment"
+) -> tuple[Any, Any, Any]:
+    """(payer, merchant, case): a funded payer's payment of `amount` at a
+    0.38% merchant (or `merchant`), its money on hold and a hold case open."""
+    from apps.core.money import Money
+    from apps.risk.models import RiskCase
+    from apps.risk.services import risk_case_open
+    from apps.transactions.services import ledger_hold_place
+    from tests.transactions.factories import funded_payer, merchant_with_rate
+
+    payer = funded_payer(payer_funds)
+    merchant = merchant or merchant_with_rate(38)
+    payment_id = uuid.uuid4()
+    entry = ledger_hold_place(
+        payer=payer,
+        merchant=merchant,
+        amount=Money(amount),
+        event=("transactions.payment", str(payment_id)),
+    )
+    case = risk_case_open(
+        kind=RiskCase.Kind.PAYMENT_HOLD,
+        title=title,
+        merchant=merchant,
+        payment_public_id=payment_id,
+        hold_entry_public_id=entry.public_id,
+        payer_id=payer.pk,
+        amount=amount,
+    )
+    return payer, merchant, case

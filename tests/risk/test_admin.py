@@ -4,49 +4,22 @@ engine's cached configuration; the dashboard shows cases, alerts and runs."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.urls import reverse
 
 from apps.audit.models import AuditRecord
-from apps.core.money import Money
 from apps.risk.config import config_snapshot
 from apps.risk.models import RiskCase, RuleConfig
-from apps.risk.services import alert_raise, risk_case_open
-from apps.transactions.services import ledger_hold_place
-from tests.accounts.helpers import otp_force_login
-from tests.transactions.factories import HOLD, funded_payer, merchant_with_rate, platform_balance
+from apps.risk.services import alert_raise
+from tests.risk.conftest import held_payment_case
+from tests.transactions.factories import HOLD, platform_balance
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_client(client, compliance):
-    otp_force_login(client, compliance)
-    return client
-
-
-@pytest.fixture
 def case(db):
-    payer = funded_payer(50_000)
-    merchant = merchant_with_rate(38)
-    payment_id = uuid.uuid4()
-    entry = ledger_hold_place(
-        payer=payer,
-        merchant=merchant,
-        amount=Money(20_000),
-        event=("transactions.payment", str(payment_id)),
-    )
-    return risk_case_open(
-        kind=RiskCase.Kind.PAYMENT_HOLD,
-        title="held payment",
-        merchant=merchant,
-        payment_public_id=payment_id,
-        hold_entry_public_id=entry.public_id,
-        payer_id=payer.pk,
-        amount=20_000,
-    )
+    return held_payment_case(amount=20_000, payer_funds=50_000)[2]
 
 
 def test_a_reviewer_claims_and_declines_a_hold_in_the_admin(staff_client, case):

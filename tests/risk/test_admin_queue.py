@@ -5,7 +5,6 @@ cases saying the queue is empty; "Review next" opens that case."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,21 +12,14 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.money import Money
 from apps.risk.models import RiskCase
-from apps.risk.services import risk_case_claim, risk_case_open
-from apps.transactions.services import ledger_hold_place
+from apps.risk.services import risk_case_claim
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import otp_force_login
-from tests.transactions.factories import HOLD, funded_payer, merchant_with_rate, platform_balance
+from tests.risk.conftest import held_payment_case
+from tests.transactions.factories import HOLD, merchant_with_rate, platform_balance
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client, compliance):
-    otp_force_login(client, compliance)
-    return client
 
 
 @pytest.fixture
@@ -40,22 +32,11 @@ def hold_case():
     merchant = merchant_with_rate(38)
 
     def make(*, hours_ago: int, amount: int = 20_000) -> RiskCase:
-        payer = funded_payer(amount + 10_000)
-        payment_id = uuid.uuid4()
-        entry = ledger_hold_place(
-            payer=payer,
-            merchant=merchant,
-            amount=Money(amount),
-            event=("transactions.payment", str(payment_id)),
-        )
-        case = risk_case_open(
-            kind=RiskCase.Kind.PAYMENT_HOLD,
-            title=f"held {hours_ago}h ago",
-            merchant=merchant,
-            payment_public_id=payment_id,
-            hold_entry_public_id=entry.public_id,
-            payer_id=payer.pk,
+        _payer, _merchant, case = held_payment_case(
             amount=amount,
+            payer_funds=amount + 10_000,
+            merchant=merchant,
+            title=f"held {hours_ago}h ago",
         )
         RiskCase.objects.filter(pk=case.pk).update(
             created_at=timezone.now() - timedelta(hours=hours_ago)

@@ -31,6 +31,7 @@ from apps.risk.signals import hold_resolved
 from apps.transactions.selectors import ledger_integrity_problems
 from apps.transactions.services import ledger_hold_place
 from tests.accounts.factories import UserFactory
+from tests.risk.conftest import held_payment_case
 from tests.transactions.factories import (
     FEE,
     HOLD,
@@ -48,25 +49,7 @@ def held(db):
     """A payer with ¥1,000 whose ¥300 payment at a 0.38% merchant is held."""
 
     def make(amount: int = 30_000):
-        payer = funded_payer(100_000)
-        merchant = merchant_with_rate(38)
-        payment_id = uuid.uuid4()
-        entry = ledger_hold_place(
-            payer=payer,
-            merchant=merchant,
-            amount=Money(amount),
-            event=("transactions.payment", str(payment_id)),
-        )
-        case = risk_case_open(
-            kind=RiskCase.Kind.PAYMENT_HOLD,
-            title="held payment",
-            merchant=merchant,
-            payment_public_id=payment_id,
-            hold_entry_public_id=entry.public_id,
-            payer_id=payer.pk,
-            amount=amount,
-        )
-        return payer, merchant, case
+        return held_payment_case(amount=amount, payer_funds=100_000)
 
     return make
 

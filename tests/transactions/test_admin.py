@@ -13,12 +13,6 @@ from tests.transactions.factories import funded_payer
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client, compliance):
-    otp_force_login(client, compliance)
-    return client
-
-
 def test_compliance_posts_a_top_up_with_a_reason_from_the_admin(staff_client, compliance):
     payer = PayerFactory()
 
@@ -112,7 +106,6 @@ def test_compliance_finds_a_payment_of_any_merchant_in_the_admin(client, complia
     from apps.transactions.models import Payment
     from apps.transactions.services import payment_code_issue, payment_create
     from tests.accounts.factories import MembershipFactory, ShopFactory
-    from tests.accounts.helpers import otp_force_login
     from tests.transactions.factories import funded_payer
     from tests.transactions.pos import staff_with_pin
 
