@@ -11,22 +11,9 @@ import boto3
 import pytest
 from pyrage import x25519
 
-from apps.audit.models import AUDIT_CHAIN_SHARDS, AuditChainHead
 from apps.backups.models import BackupPolicy, BackupTarget
 
 S3_ENV = "BACKUP_S3_TEST"
-
-
-@pytest.fixture(autouse=True)
-def _audit_chain_heads(request):
-    # A transactional test's flush also empties the chain heads that a data
-    # migration created; put them back so audit_record works in every test.
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None:
-        return
-    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
-    for shard in range(AUDIT_CHAIN_SHARDS):
-        AuditChainHead.objects.get_or_create(shard=shard)
 
 
 @pytest.fixture(scope="session")

@@ -79,17 +79,3 @@ def screenshot():
         return path
 
     return take
-
-
-@pytest.fixture(autouse=True)
-def _audit_chain_heads(request):
-    """The live server's tests run on a flushed (transactional) database,
-    which loses the audit chain heads a data migration created: put them
-    back so the services can audit."""
-    if "live_server" not in request.fixturenames:
-        return
-    request.getfixturevalue("transactional_db")
-    from apps.audit.models import AUDIT_CHAIN_SHARDS, AuditChainHead
-
-    for shard in range(AUDIT_CHAIN_SHARDS):
-        AuditChainHead.objects.get_or_create(shard=shard)

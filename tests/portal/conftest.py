@@ -13,16 +13,6 @@ from apps.transactions.models import Payment, PaymentStatus, Refund
 from tests.accounts.factories import MembershipFactory, PayerFactory, ShopFactory
 
 
-@pytest.fixture(autouse=True)
-def _audit_chain_heads(db):
-    # Transactional tests (live_server) flush the chain heads the audit
-    # migration created; put them back so services can audit.
-    from apps.audit.models import AUDIT_CHAIN_SHARDS, AuditChainHead
-
-    for shard in range(AUDIT_CHAIN_SHARDS):
-        AuditChainHead.objects.get_or_create(shard=shard)
-
-
 @pytest.fixture
 def manager(merchant):
     return MembershipFactory(merchant=merchant, role="manager").user

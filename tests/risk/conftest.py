@@ -40,9 +40,7 @@ from tests.transactions.pos import pay as pos_pay
 
 # The POS cast of the payments tests, reused as is: `shop` (Shanghai),
 # `pos` (its terminal, activated over real HTTP, bind radius 300 m),
-# `operator` and `supervisor` (with transaction passwords), and the audit
-# chain heads a transactional test's flush removes.
-_audit_chain_heads = _pos_cast._audit_chain_heads
+# `operator` and `supervisor` (with transaction passwords).
 shop = _pos_cast.shop
 pos = _pos_cast.pos
 operator = _pos_cast.operator

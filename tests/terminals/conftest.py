@@ -9,16 +9,6 @@ from apps.terminals.services import terminal_register
 from tests.accounts.factories import ShopFactory
 
 
-@pytest.fixture(autouse=True)
-def _audit_chain_heads(db):
-    # Live-server tests run in transactional mode, whose flush removes the
-    # chain heads the audit migration created; put them back.
-    from apps.audit.models import AUDIT_CHAIN_SHARDS, AuditChainHead
-
-    for shard in range(AUDIT_CHAIN_SHARDS):
-        AuditChainHead.objects.get_or_create(shard=shard)
-
-
 @pytest.fixture
 def shop(merchant):
     return ShopFactory(merchant=merchant, latitude="31.230400", longitude="121.473700")

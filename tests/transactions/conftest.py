@@ -1,22 +1,5 @@
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _audit_chain_heads(request):
-    """A transactional test's flush empties every table, including the audit
-    chain heads that a data migration created; put them back so services can
-    audit (tests run inside a rolled-back transaction keep them anyway)."""
-    if "transactional_db" not in request.fixturenames and not any(
-        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db")
-    ):
-        return
-    request.getfixturevalue("transactional_db")
-    from apps.audit.models import AUDIT_CHAIN_SHARDS, AuditChainHead
-
-    for shard in range(AUDIT_CHAIN_SHARDS):
-        AuditChainHead.objects.get_or_create(shard=shard)
-
-
 # --- the POS cast: a terminal activated through real HTTP (live_server) -------
 
 
