@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The secrets production refuses to run without (DEBUG off).
+SECRETS = ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "BLIND_INDEX_KEY", "PAYMENT_PIN_PEPPER")
 
 
 def _production_env(**overrides: str) -> dict[str, str]:
@@ -58,12 +60,7 @@ def test_it_refuses_a_development_secret_set_explicitly_with_debug_off():
 
 def test_development_secrets_are_accepted_with_debug_on():
     env = _production_env(DEBUG="1")
-    for name in (
-        "DJANGO_SECRET_KEY",
-        "FIELD_ENCRYPTION_KEY",
-        "BLIND_INDEX_KEY",
-        "PAYMENT_PIN_PEPPER",
-    ):
+    for name in SECRETS:
         env.pop(name, None)
     assert _manage("check", env=env).returncode == 0
 
@@ -76,12 +73,7 @@ def test_a_malformed_boolean_stops_the_process():
 
 def test_code_only_commands_run_on_a_fresh_checkout_without_secrets():
     env = _production_env()
-    for name in (
-        "DJANGO_SECRET_KEY",
-        "FIELD_ENCRYPTION_KEY",
-        "BLIND_INDEX_KEY",
-        "PAYMENT_PIN_PEPPER",
-    ):
+    for name in SECRETS:
         env.pop(name, None)
     result = _manage("makemigrations", "--check", "--dry-run", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
