@@ -22,12 +22,21 @@ class ApiError(exceptions.APIException):
     """An error with a stable code. Raise it from views and services' callers."""
 
     def __init__(
-        self, code: str, message: str, *, status_code: int = 400, param: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int = 400,
+        param: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.param = param
+        # DRF's handler answers with Retry-After when an exception has `wait`.
+        if retry_after is not None:
+            self.wait = retry_after
 
 
 def error_body(
