@@ -17,7 +17,12 @@ from django.core.cache import cache, caches
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.ratelimit import rate_limit_hit
+from apps.core.ratelimit import (
+    PendingHit,
+    rate_limit_count,
+    rate_limit_key,
+    retry_after_seconds,
+)
 from apps.core.redis_clients import HotScript
 from apps.terminals.models import TerminalNonce
 
@@ -57,56 +62,97 @@ def nonces_prune() -> int:
 
 @dataclass(frozen=True)
 class Admission:
-    """What one verified signed request claims at once: its nonce, one hit of
-    the terminal's rate limit, and (once a minute) its last-seen stamp."""
+    """What one verified signed request claims at once: the client IP's hit
+    of the API limit, its nonce, one hit of the terminal's rate limit and
+    (on the first request of each such window) its last-seen stamp."""
 
     nonce_fresh: bool
     retry_after: int | None
     seen_due: bool
     # The auth cache entry's bytes at the moment of the claim (when asked).
     auth_stamp: bytes | None = None
+    # Set when the client IP is over the API limit: nothing else was claimed.
+    ip_retry_after: int | None = None
 
 
 def signed_request_admit(
-    *, scope: str, nonce: str, rate_limit: int, seen_every: int, auth_cache_key: str = ""
+    *,
+    scope: str,
+    nonce: str,
+    rate_limit: int,
+    auth_cache_key: str = "",
+    ip_hit: PendingHit | None = None,
 ) -> Admission:
-    """With Redis, one round trip (one script: SET NX EX, INCR + EXPIRE,
-    SET NX EX, and GET of the terminal's auth cache entry when
-    `auth_cache_key` is given); a signed request would otherwise pay six."""
+    """With Redis, one round trip (one script): the client IP's hit of the
+    API limit (`ip_hit`, the request's pending one, when given); unless that
+    is over, SET NX EX of the nonce and INCR (+ EXPIRE) of the terminal's
+    counter; and GET of the terminal's auth cache entry when
+    `auth_cache_key` is given. The terminal is due a last-seen stamp on the
+    first request of each rate-limit window (one a minute)."""
     now = int(time.time())
-    window_start = now - now % 60
+    counter, window_start = rate_limit_key("terminal", scope, TERMINAL_WINDOW, now)
+    ip = ip_hit if ip_hit is not None and not ip_hit.counted else None
     if not settings.REDIS_URL:
-        retry_after = rate_limit_hit("terminal", scope, rate_limit, 60)
-        seen_due = bool(cache.add(f"terminal-seen:{scope}", 1, timeout=seen_every))
-        return Admission(nonce_claim(scope=scope, nonce=nonce), retry_after, seen_due)
+        if ip is not None and (ip_retry := ip.count()) is not None:
+            return Admission(False, None, False, ip_retry_after=ip_retry)
+        nonce_fresh = nonce_claim(scope=scope, nonce=nonce)
+        count = rate_limit_count(counter, TERMINAL_WINDOW)
+        return Admission(
+            nonce_fresh,
+            retry_after_seconds(count, rate_limit, window_start, TERMINAL_WINDOW, now),
+            count == 1,
+        )
     # make_key: Redis keys are binary-safe, so make_and_validate_key's
     # memcached-compatibility scan of every character is of no use here.
     make_key = caches["default"].make_key
-    keys = [
-        make_key(f"tnonce:{scope}:{nonce}"),
-        make_key(f"rl:terminal:{scope}:{window_start}"),
-        make_key(f"terminal-seen:{scope}"),
-    ]
+    keys = [make_key(f"tnonce:{scope}:{nonce}"), make_key(counter)]
+    if ip is not None:
+        ip.counted = True
+        ip_counter, ip_start = rate_limit_key(ip.bucket, ip.ident, ip.window, now)
+        keys.append(make_key(ip_counter))
+        ip_args = [ip.limit, ip.window + 1]
+    else:
+        keys.append(keys[1])  # not touched: the IP limit argument is 0
+        ip_args = [0, 0]
     if auth_cache_key:
         keys.append(auth_cache_key)
-    nonce_set, count, seen_set, auth = _ADMIT(keys=keys, args=[replay_window_seconds(), seen_every])
-    retry_after = max(1, window_start + 60 - now) if count > rate_limit else None
-    return Admission(bool(nonce_set), retry_after, bool(seen_set), auth or None)
+    ip_count, nonce_set, count, auth = _ADMIT(
+        keys=keys, args=[replay_window_seconds(), TERMINAL_WINDOW + 1, *ip_args]
+    )
+    if ip is not None:
+        ip_retry = retry_after_seconds(ip_count, ip.limit, ip_start, ip.window, now)
+        if ip_retry is not None:
+            return Admission(False, None, False, ip_retry_after=ip_retry)
+    return Admission(
+        bool(nonce_set),
+        retry_after_seconds(count, rate_limit, window_start, TERMINAL_WINDOW, now),
+        count == 1,
+        auth or None,
+    )
 
 
-# KEYS: nonce, rate-limit counter, last-seen stamp[, auth cache entry];
-# ARGV: replay window (s), last-seen period (s). One command instead of a
-# pipeline of five: less for the web process to encode and parse on every
-# signed request. (An absent auth entry comes back as false, not nil,
-# so the reply array keeps its length.)
+# The terminal's own rate limit counts requests per minute.
+TERMINAL_WINDOW = 60
+
+# KEYS: nonce, terminal counter, IP counter[, auth cache entry]; ARGV: replay
+# window (s), terminal counter lifetime (s), IP limit (0: not counted here),
+# IP counter lifetime (s). One command instead of a pipeline: less for the
+# web process to encode and parse on every signed request. An IP over its
+# limit claims nothing else. (An absent auth entry comes back as false, not
+# nil, so the reply array keeps its length.)
 _ADMIT = HotScript(
     """
+local ip = 0
+if ARGV[3] ~= "0" then
+  ip = redis.call("INCR", KEYS[3])
+  if ip == 1 then redis.call("EXPIRE", KEYS[3], ARGV[4]) end
+  if ip > tonumber(ARGV[3]) then return {ip, 0, 0, false} end
+end
 local nonce = redis.call("SET", KEYS[1], 1, "NX", "EX", ARGV[1])
 local count = redis.call("INCR", KEYS[2])
-if count == 1 then redis.call("EXPIRE", KEYS[2], 61) end
-local seen = redis.call("SET", KEYS[3], 1, "NX", "EX", ARGV[2])
+if count == 1 then redis.call("EXPIRE", KEYS[2], ARGV[2]) end
 local auth = false
 if KEYS[4] then auth = redis.call("GET", KEYS[4]) end
-return {nonce and 1 or 0, count, seen and 1 or 0, auth}
+return {ip, nonce and 1 or 0, count, auth}
 """
 )

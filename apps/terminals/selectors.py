@@ -98,24 +98,36 @@ class TerminalAuth:
     local: bool
 
 
-# Per process, with Redis only: the auth cache entry's bytes as last read
-# from Redis, by full cache key, beside what they unpickle to. Never trusted
-# alone: every request checks the bytes against Redis in the round trip that
-# claims its nonce, so a status or key change (which replaces the Redis entry
-# with a tombstone) is seen on the terminal's next request, as without this
-# copy; it saves the GET and the unpickling.
-_LOCAL_AUTH: dict[str, tuple[bytes, tuple[Terminal, list[tuple[str, object]]]]] = {}
+# Per process, with Redis only, by terminal id (a keyid as terminals write
+# it): the auth cache entry's full key, its bytes as last read from Redis,
+# and what they unpickle to. Never trusted alone: every request checks the
+# bytes against Redis in the round trip that claims its nonce, so a status
+# or key change (which replaces the Redis entry with a tombstone) is seen on
+# the terminal's next request, as without this copy; it saves the GET and
+# the unpickling.
+_LOCAL_AUTH: dict[str, tuple[str, bytes, tuple[Terminal, list[tuple[str, object]]]]] = {}
 _LOCAL_AUTH_MAX = 10_000
 
 
-def _local_auth_remember(cache_key: str, stamp: bytes, loaded: tuple) -> None:
+def _local_auth_remember(key_id: str, cache_key: str, stamp: bytes, loaded: tuple) -> None:
     if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
         _LOCAL_AUTH.clear()
-    _LOCAL_AUTH[cache_key] = (stamp, loaded)
+    _LOCAL_AUTH[key_id] = (cache_key, stamp, loaded)
 
 
-def terminal_auth_local_forget(cache_key: str) -> None:
-    _LOCAL_AUTH.pop(cache_key, None)
+def terminal_auth_local_forget(key_id: str) -> None:
+    _LOCAL_AUTH.pop(key_id, None)
+
+
+def terminal_auth_local(*, key_id: str) -> TerminalAuth | None:
+    """This process's copy of the terminal a keyid names (`local`: the caller
+    MUST confirm its stamp with Redis), or None. Reads nothing outside the
+    process. None without Redis: nothing to confirm a copy against."""
+    held = _LOCAL_AUTH.get(key_id) if settings.REDIS_URL else None
+    if held is None:
+        return None
+    cache_key, stamp, (terminal, keys) = held
+    return TerminalAuth(_model_copy(terminal), _usable(keys), cache_key, stamp, True)
 
 
 def _model_copy(instance: Any) -> Any:
@@ -140,6 +152,8 @@ def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | Non
     else the database (then cached unless a tombstone is there)."""
     from apps.core.redis_clients import redis_client
 
+    if local and (found := terminal_auth_local(key_id=key_id)) is not None:
+        return found
     try:
         public_id = uuid.UUID(key_id)
     except (ValueError, TypeError, AttributeError):
@@ -152,27 +166,23 @@ def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | Non
     # One lookup of the cache (the `cache` proxy repeats it per attribute);
     # make_key: Redis keys need no memcached-compatibility check.
     default_cache = caches["default"]
-    cache_key = default_cache.make_key(_auth_cache_key(str(public_id)))
-    if local:
-        held = _LOCAL_AUTH.get(cache_key)
-        if held is not None:
-            stamp, (terminal, keys) = held
-            return TerminalAuth(_model_copy(terminal), _usable(keys), cache_key, stamp, True)
+    canonical_id = str(public_id)
+    cache_key = default_cache.make_key(_auth_cache_key(canonical_id))
     serializer = default_cache._cache._serializer  # type: ignore[attr-defined]
     raw = redis_client().get(cache_key)
     if raw is not None:
         found = serializer.loads(raw)
         if found != _TOMBSTONE:
-            _local_auth_remember(cache_key, raw, serializer.loads(raw))
+            _local_auth_remember(canonical_id, cache_key, raw, serializer.loads(raw))
             return TerminalAuth(found[0], _usable(found[1]), cache_key, raw, False)
     loaded = _terminal_with_keys_load(public_id)
     if loaded is None:
         return None
     stamp = None
     # Never over a tombstone (cache.add): see AUTH_CACHE_SECONDS.
-    if raw is None and cache.add(_auth_cache_key(str(public_id)), loaded, AUTH_CACHE_SECONDS):
+    if raw is None and cache.add(_auth_cache_key(canonical_id), loaded, AUTH_CACHE_SECONDS):
         stamp = serializer.dumps(loaded)
-        _local_auth_remember(cache_key, stamp, serializer.loads(stamp))
+        _local_auth_remember(canonical_id, cache_key, stamp, serializer.loads(stamp))
     return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, stamp, False)
 
 

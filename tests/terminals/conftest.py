@@ -9,6 +9,18 @@ from apps.terminals.services import terminal_register
 from tests.accounts.factories import ShopFactory
 
 
+@pytest.fixture(params=["redis", "no redis"])
+def store(request, db, settings):
+    """Runs a test on both stores of the replay cache and rate limits:
+    Redis, and the cache and database of the embedded setup."""
+    if request.param == "redis":
+        if not settings.REDIS_URL:
+            pytest.skip("needs Redis (set REDIS_URL)")
+    else:
+        settings.REDIS_URL = ""
+    return request.param
+
+
 @pytest.fixture
 def shop(merchant):
     return ShopFactory(merchant=merchant, latitude="31.230400", longitude="121.473700")

@@ -81,14 +81,39 @@ def test_with_redis_a_nonce_is_a_key_with_a_ttl(db, settings):
     assert not TerminalNonce.objects.exists()
 
 
-@pytest.mark.redis
-def test_with_redis_nonce_rate_and_last_seen_are_claimed_in_one_round_trip(db):
+def test_an_admission_claims_nonce_rate_and_last_seen_at_once(store):
     from apps.terminals.replay import signed_request_admit
 
-    first = signed_request_admit(scope="t9", nonce="p" * 20, rate_limit=2, seen_every=60)
-    again = signed_request_admit(scope="t9", nonce="p" * 20, rate_limit=2, seen_every=60)
-    third = signed_request_admit(scope="t9", nonce="q" * 20, rate_limit=2, seen_every=60)
+    first = signed_request_admit(scope="t9", nonce="p" * 20, rate_limit=2)
+    again = signed_request_admit(scope="t9", nonce="p" * 20, rate_limit=2)
+    third = signed_request_admit(scope="t9", nonce="q" * 20, rate_limit=2)
     assert (first.nonce_fresh, first.retry_after, first.seen_due) == (True, None, True)
+    # Last seen is due on the terminal's first request of each window only.
     assert (again.nonce_fresh, again.seen_due) == (False, False)
     assert third.nonce_fresh
     assert third.retry_after is not None  # the third request this minute, limit 2
+    assert 1 <= third.retry_after <= 60
+
+
+def test_an_admission_counts_the_client_ips_hit_once_with_the_rest(store):
+    from apps.core.ratelimit import PendingHit, rate_limit_hit
+    from apps.terminals.replay import signed_request_admit
+
+    hits = [PendingHit("api", "10.9.9.9", 2, 60) for _ in range(3)]
+    first = signed_request_admit(scope="t8", nonce="a" * 20, rate_limit=10, ip_hit=hits[0])
+    assert hits[0].counted
+    assert (first.ip_retry_after, first.nonce_fresh) == (None, True)
+    # A hit already counted (say, before a database lookup) is not counted again.
+    signed_request_admit(scope="t8", nonce="b" * 20, rate_limit=10, ip_hit=hits[0])
+    second = signed_request_admit(scope="t8", nonce="c" * 20, rate_limit=10, ip_hit=hits[1])
+    assert second.ip_retry_after is None
+    # The IP's third hit this minute is over its limit of 2: nothing else
+    # is claimed, so its nonce stays usable and the terminal is not counted.
+    over = signed_request_admit(scope="t8", nonce="d" * 20, rate_limit=10, ip_hit=hits[2])
+    assert over.ip_retry_after is not None
+    assert 1 <= over.ip_retry_after <= 60
+    assert (over.nonce_fresh, over.seen_due) == (False, False)
+    assert signed_request_admit(scope="t8", nonce="d" * 20, rate_limit=10).nonce_fresh
+    # The same counter as the middleware's: the IP's next hit is its fourth.
+    assert rate_limit_hit("api", "10.9.9.9", 3, 60) is not None
+    assert rate_limit_hit("api", "10.9.9.8", 3, 60) is None

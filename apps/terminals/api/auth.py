@@ -17,7 +17,12 @@ from apps.terminals.api.messages import DjangoRequestMessage
 from apps.terminals.crypto import ed25519_public_key_cached
 from apps.terminals.models import Terminal
 from apps.terminals.replay import signed_request_admit
-from apps.terminals.selectors import terminal_auth_find, terminal_auth_local_forget
+from apps.terminals.selectors import (
+    TerminalAuth,
+    terminal_auth_find,
+    terminal_auth_local,
+    terminal_auth_local_forget,
+)
 from apps.terminals.services import terminal_seen, terminal_signature_failure_record
 from apps.terminals.signing import (
     SignatureError,
@@ -37,8 +42,6 @@ SIGNATURE_STATUS = {
     "terminal_inactive": 403,
     "merchant_not_active": 403,
 }
-# last_seen_at is written at most this often per terminal.
-LAST_SEEN_SECONDS = 60
 # Failures that count towards the burst that suspends a terminal.
 BURST_CODES = {"signature_invalid", "digest_mismatch", "signature_expired", "signature_replayed"}
 
@@ -93,6 +96,29 @@ def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Ter
     return terminal
 
 
+def _ip_hit_count(request: Any) -> None:
+    """Counts the request's per-IP API hit (RateLimitMiddleware left it
+    pending) unless the admission has: before anything leaves this process
+    (an auth state from Redis or the database) and before a failure is
+    recorded, so a client over its limit costs no more than a refusal."""
+    pending = getattr(request, "rate_limit_pending", None)
+    if pending is not None and (retry_after := pending.count()) is not None:
+        raise ApiError(
+            "rate_limited",
+            f"Too many requests; retry after {retry_after} s.",
+            status_code=429,
+            retry_after=retry_after,
+        )
+
+
+def _terminal_auth_loaded(request: Any, key_id: str) -> TerminalAuth | None:
+    """The terminal's auth state from Redis or the database (not this
+    process's copy), once the request's per-IP hit is counted."""
+    _ip_hit_count(request)
+    terminal_auth_local_forget(key_id)
+    return terminal_auth_find(key_id=key_id, local=False)
+
+
 def terminal_request_authenticate(request: Any) -> Terminal:
     """Verifies a Django request's signature; returns the active terminal.
     Raises ApiError with the failure's own code (docs/api-errors.md)."""
@@ -104,40 +130,48 @@ def terminal_request_authenticate(request: Any) -> Terminal:
         # The response signature binds to this member: no second parse.
         request.terminal_signature_member = parsed.signature_member
         key_id = parsed.key_id
-        found = terminal_auth_find(key_id=key_id)
-        terminal = found.terminal if found is not None else None
-        try:
-            terminal = _terminal_checked(request, parsed, body, found)
-        except SignatureError:
-            if found is None or not found.local:
-                raise
-            # This process's copy may predate a change that makes the
-            # request good (a new key, a resumed terminal): never refuse on
-            # it alone.
-            terminal_auth_local_forget(found.cache_key)
-            found = terminal_auth_find(key_id=key_id, local=False)
+        found = terminal_auth_local(key_id=key_id)
+        if found is not None:
+            terminal = found.terminal
+            try:
+                terminal = _terminal_checked(request, parsed, body, found)
+            except SignatureError:
+                # This process's copy may predate a change that makes the
+                # request good (a new key, a resumed terminal): never refuse
+                # on it alone.
+                found = None
+        if found is None:
+            found = _terminal_auth_loaded(request, key_id)
             terminal = found.terminal if found is not None else None
             terminal = _terminal_checked(request, parsed, body, found)
         # Claimed only after the signature verifies, so nobody can burn a
         # genuine terminal's nonces with forged requests. The same round
-        # trip reads the terminal's auth cache entry: a state taken from this
-        # process's copy is trusted only if Redis still holds those bytes
-        # (any status or key change replaces them), else checked again.
+        # trip counts the client IP's hit of the API limit and reads the
+        # terminal's auth cache entry: a state taken from this process's
+        # copy is trusted only if Redis still holds those bytes (any status
+        # or key change replaces them), else checked again.
         admission = signed_request_admit(
             scope=str(terminal.public_id),
             nonce=parsed.nonce,
             rate_limit=settings.TERMINAL_RATE_LIMIT,
-            seen_every=LAST_SEEN_SECONDS,
             auth_cache_key=found.cache_key if found.local else "",
+            ip_hit=getattr(request, "rate_limit_pending", None),
         )
+        if admission.ip_retry_after is not None:
+            raise ApiError(
+                "rate_limited",
+                f"Too many requests; retry after {admission.ip_retry_after} s.",
+                status_code=429,
+                retry_after=admission.ip_retry_after,
+            )
         if found.local and admission.auth_stamp != found.stamp:
-            terminal_auth_local_forget(found.cache_key)
-            found = terminal_auth_find(key_id=key_id, local=False)
+            found = _terminal_auth_loaded(request, key_id)
             terminal = found.terminal if found is not None else None
             terminal = _terminal_checked(request, parsed, body, found)
         if not admission.nonce_fresh:
             raise SignatureError("signature_replayed", "This nonce was already used.")
     except SignatureError as exc:
+        _ip_hit_count(request)
         if exc.code in BURST_CODES or exc.code == "signature_unknown_key":
             terminal_signature_failure_record(
                 terminal=terminal if exc.code in BURST_CODES else None,
@@ -151,6 +185,7 @@ def terminal_request_authenticate(request: Any) -> Terminal:
             "rate_limited",
             f"Too many requests from this terminal; retry after {admission.retry_after} s.",
             status_code=429,
+            retry_after=admission.retry_after,
         )
     if admission.seen_due:
         terminal_seen(terminal=terminal)
@@ -159,7 +194,11 @@ def terminal_request_authenticate(request: Any) -> Terminal:
 
 class TerminalSignatureAuthentication(BaseAuthentication):
     """DRF authentication: sets request.terminal (on the DRF request and the
-    underlying Django request) and request.user to a TerminalPrincipal."""
+    underlying Django request) and request.user to a TerminalPrincipal.
+    It counts the request's per-IP API hit itself (RateLimitMiddleware),
+    in the round trip that claims the nonce."""
+
+    counts_ip_hit = True
 
     def authenticate(self, request: Any) -> tuple[TerminalPrincipal, Terminal]:
         terminal = terminal_request_authenticate(request._request)
