@@ -65,7 +65,6 @@ def _verify_cost(state_path: str, iterations: int) -> tuple[float, float]:
     from apps.terminals.client import TerminalClient
     from apps.terminals.crypto import (
         ed25519_public_key,
-        ed25519_public_key_cached,
         server_signing_keys,
     )
     from apps.terminals.signing import (
@@ -105,7 +104,7 @@ def _verify_cost(state_path: str, iterations: int) -> tuple[float, float]:
         request_verify_parsed(
             DjangoRequestMessage(django_request),
             parsed,
-            public_keys=[ed25519_public_key_cached(client.public_key_b64)],
+            public_keys=[client.public_key_b64],
             body=django_request.body,
             skew_seconds=300,
         )

@@ -63,14 +63,6 @@ def ed25519_public_key(public_b64: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(b64decode_key(public_b64))
 
 
-@lru_cache(maxsize=4096)
-def ed25519_public_key_cached(public_b64: str) -> ed25519.Ed25519PublicKey:
-    """ed25519_public_key, decoded once per process: a public key is not a
-    secret, and which keys are valid is decided by the caller on every
-    request (the cache only maps the text of a key to its object)."""
-    return ed25519_public_key(public_b64)
-
-
 @dataclass(frozen=True)
 class ServerSigningKey:
     key_id: str

@@ -19,10 +19,10 @@ import datetime
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import http_sf
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -62,14 +62,23 @@ def _utc(timestamp: int | None = None) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
-def request_components(*, has_idempotency_key: bool, has_body: bool) -> list[str]:
+def request_components(*, has_idempotency_key: bool, has_body: bool) -> tuple[str, ...]:
     """The covered components a request must list, in this order."""
-    components = ["@method", "@target-uri"]
-    if has_idempotency_key:
-        components.append("idempotency-key")
-    if has_body:
-        components.append("content-digest")
-    return components
+    return _COMPONENTS[has_idempotency_key, has_body][0]
+
+
+# (has an Idempotency-Key, has a body) -> the covered components, and their
+# inner list as a terminal writes it.
+_COMPONENTS = {
+    (key, body): (
+        components := ("@method", "@target-uri")
+        + (("idempotency-key",) if key else ())
+        + (("content-digest",) if body else ()),
+        " ".join(f'"{c}"' for c in components),
+    )
+    for key in (False, True)
+    for body in (False, True)
+}
 
 
 def request_sign(
@@ -90,7 +99,7 @@ def request_sign(
         nonce=nonce or secrets.token_urlsafe(18),
         label=LABEL,
         # The library appends "content-digest" last when given the body.
-        covered_component_ids=request_components(has_idempotency_key=has_key, has_body=False),
+        covered_component_ids=list(request_components(has_idempotency_key=has_key, has_body=False)),
         body=body or None,
     )
     _signature_headers_set(
@@ -107,11 +116,12 @@ def _signature_headers_set(message: Any, signature_params: str, signature: bytes
     message.headers["Signature"] = f"{LABEL}=:{base64.b64encode(signature).decode()}:"
 
 
-@dataclass(frozen=True)
-class SignatureInput:
-    """The parsed, well-formed `sig` member of a request's Signature-Input."""
+class SignatureInput(NamedTuple):
+    """The parsed, well-formed `sig` member of a request's Signature-Input
+    (a named tuple: immutable, and built on every signed request for a
+    fraction of a frozen dataclass's cost)."""
 
-    components: list[str]
+    components: tuple[str, ...]
     created: int
     key_id: str
     nonce: str
@@ -140,7 +150,10 @@ _CANONICAL_INPUT = re.compile(
     r';alg="ed25519"'
     r';nonce="(?P<nonce>[A-Za-z0-9._~-]{' + f"{NONCE_MIN},{NONCE_MAX}" + '})"'
 )
-_CANONICAL_SIGNATURE = re.compile(r"sig=:(?P<signature>[A-Za-z0-9+/]{86}==):")
+# A 64-byte signature in base64 whose last character carries no stray bits
+# (A, Q, g or w before "=="), so the member is exactly what http_sf would
+# serialize from the bytes and can be kept as it came.
+_CANONICAL_SIGNATURE = re.compile(r"sig=(?P<member>:(?P<signature>[A-Za-z0-9+/]{85}[AQgw]==):)")
 
 
 def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureInput:
@@ -166,21 +179,17 @@ def _canonical_parse(
     matched_signature = _CANONICAL_SIGNATURE.fullmatch(signature)
     if matched is None or matched_signature is None:
         return None
-    components = request_components(
-        has_idempotency_key="Idempotency-Key" in headers, has_body=has_body
-    )
-    if matched["components"] != " ".join(f'"{c}"' for c in components):
+    components, written = _COMPONENTS["Idempotency-Key" in headers, has_body]
+    if matched["components"] != written:
         return None  # _structured_parse words the refusal
-    raw_signature = base64.b64decode(matched_signature["signature"])
     return SignatureInput(
-        components=components,
-        created=int(matched["created"]),
-        key_id=matched["keyid"],
-        nonce=matched["nonce"],
-        signature_params=signature_input[len(LABEL) + 1 :],
-        signature=raw_signature,
-        # Re-encoded, as http_sf serializes the bytes it decoded.
-        signature_member=f":{base64.b64encode(raw_signature).decode()}:",
+        components,
+        int(matched["created"]),
+        matched["keyid"],
+        matched["nonce"],
+        signature_input[len(LABEL) + 1 :],
+        base64.b64decode(matched_signature["signature"]),
+        matched_signature["member"],
     )
 
 
@@ -205,7 +214,7 @@ def _structured_parse(
         raise SignatureError("signature_malformed", "The sig member has the wrong structured type.")
     if any(item_params for _value, item_params in members):
         raise SignatureError("signature_malformed", "Covered components take no parameters here.")
-    components = [value for value, _params in members]
+    components = tuple(value for value, _params in members)
     expected = request_components(
         has_idempotency_key="Idempotency-Key" in headers, has_body=has_body
     )
@@ -248,7 +257,7 @@ def _sf_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _params_serialized(components: list[str], params: dict) -> str | None:
+def _params_serialized(components: Sequence[str], params: dict) -> str | None:
     """What http_sf.ser gives for a `sig` member that passed the checks above
     (plain string components, integer and string parameters), written
     directly: serializing through http_sf cost a signed request more than
@@ -365,50 +374,50 @@ def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
 
 
 @lru_cache(maxsize=4096)
-def _libsodium_key(raw: bytes) -> VerifyKey:
+def _libsodium_key(public_b64: str) -> VerifyKey:
     # libsodium (PyNaCl) verifies Ed25519 in about 60% of the time OpenSSL
-    # (cryptography) takes here; the same RFC 8032 signatures.
-    return VerifyKey(raw)
+    # (cryptography) takes here; the same RFC 8032 signatures. A public key
+    # is no secret: the cache only maps its text to its object.
+    return VerifyKey(base64.b64decode(public_b64, validate=True))
 
 
 def request_verify_parsed(
     message: Any,
     parsed: SignatureInput,
     *,
-    public_keys: Iterable[ed25519.Ed25519PublicKey],
+    public_keys: Sequence[str],
     body: bytes,
     skew_seconds: int,
 ) -> None:
     """request_verify for a request already parsed by
-    request_signature_input_parse: the signature base is built once and
-    verified with cryptography directly. A signature that does not verify
-    this way is handed to the library (the reference) before it is refused,
-    so the fast path can only save time, never refuse what the library
-    accepts; it accepts only a signature over this request's own components."""
+    request_signature_input_parse, with the terminal's valid keys as stored
+    (base64 of the raw 32-byte Ed25519 keys, newest first): the signature
+    base is built once and verified with libsodium directly. A signature
+    that does not verify this way is handed to the library (the reference)
+    before it is refused, so the fast path can only save time, never refuse
+    what the library accepts; it accepts only a signature over this
+    request's own components."""
     try:
         base = request_signature_base(message, parsed)
     except (ValueError, HTTPMessageSignaturesException):
         base = None
-    keys = list(public_keys)
-    verified = False
     if base is not None:
-        for public_key in keys:
+        for public_key in public_keys:
             try:
-                _libsodium_key(public_key.public_bytes_raw()).verify(base, parsed.signature)
+                _libsodium_key(public_key).verify(base, parsed.signature)
             except (BadSignatureError, ValueError, TypeError):
                 continue
-            verified = True
-            break
-    if not verified:
-        request_verify(
-            message,
-            key_id=parsed.key_id,
-            public_keys=keys,
-            body=body,
-            skew_seconds=skew_seconds,
-        )
-        return
-    _digest_check(message, body)
+            _digest_check(message, body)
+            return
+    request_verify(
+        message,
+        key_id=parsed.key_id,
+        public_keys=[
+            ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(k)) for k in public_keys
+        ],
+        body=body,
+        skew_seconds=skew_seconds,
+    )
 
 
 def response_sign(
@@ -432,23 +441,43 @@ def response_sign(
     already serialized it (SignatureInput.signature_member), else parsed here."""
     if request_member is None:
         request_member = _request_signature_member(message)
+    headers = message.headers
+    (
+        headers["Content-Digest"],
+        headers["Signature-Input"],
+        headers["Signature"],
+    ) = response_signature_fields(
+        message.status_code, body, request_member, private_key=private_key, key_id=key_id
+    )
+
+
+def response_signature_fields(
+    status: int,
+    body: bytes,
+    request_member: str | None,
+    *,
+    private_key: ed25519.Ed25519PrivateKey | SigningKey,
+    key_id: str,
+) -> tuple[str, str, str]:
+    """(Content-Digest, Signature-Input, Signature) of a response: what
+    response_sign writes, for a caller that sets the fields itself."""
     digest = content_digest(body)
-    message.headers["Content-Digest"] = digest
-    components = '"@status"' + (f" {REQUEST_BINDING}" if request_member else "")
-    components += ' "content-digest"'
-    params = f'({components});created={int(_utc().timestamp())};keyid="{key_id}";alg="{ALG}"'
-    lines = [f'"@status": {int(message.status_code)}']
     if request_member:
-        lines.append(f"{REQUEST_BINDING}: {request_member}")
-    lines.append(f'"content-digest": {digest}')
-    lines.append(f'"@signature-params": {params}')
-    base = "\n".join(lines).encode("ascii")
+        components = f'"@status" {REQUEST_BINDING} "content-digest"'
+        bound = f"{REQUEST_BINDING}: {request_member}\n"
+    else:
+        components, bound = '"@status" "content-digest"', ""
+    params = f'({components});created={int(time.time())};keyid="{key_id}";alg="{ALG}"'
+    base = (
+        f'"@status": {int(status)}\n{bound}"content-digest": {digest}\n'
+        f'"@signature-params": {params}'
+    ).encode("ascii")
     signature = (
         private_key.sign(base).signature
         if isinstance(private_key, SigningKey)
         else private_key.sign(base)
     )
-    _signature_headers_set(message, params, signature)
+    return digest, f"{LABEL}={params}", f"{LABEL}=:{base64.b64encode(signature).decode()}:"
 
 
 def content_digest(body: bytes) -> str:
@@ -459,18 +488,20 @@ def content_digest(body: bytes) -> str:
 
 
 def _request_signature_member(message: Any) -> str | None:
-    """The serialized `sig` member of the request's Signature field (what a
-    '"signature";req;key="sig"' component covers), or None when there is no
-    well-formed one."""
-    request_signature = (
+    """request_signature_member of the request a response message answers."""
+    return request_signature_member(
         message.request.headers.get("Signature") if message.request is not None else None
     )
-    if not request_signature:
+
+
+def request_signature_member(signature: str | None) -> str | None:
+    """The serialized `sig` member of a request's Signature field (what a
+    '"signature";req;key="sig"' component covers), or None when there is no
+    well-formed one."""
+    if not signature:
         return None
     try:
-        parsed = http_sf.parse(
-            normalize_header_value(request_signature).encode(), tltype="dictionary"
-        )
+        parsed = http_sf.parse(normalize_header_value(signature).encode(), tltype="dictionary")
         if LABEL in parsed and isinstance(parsed[LABEL][0], bytes):
             member = http_sf.ser({LABEL: parsed[LABEL]})[len(LABEL) + 1 :]
             return member if member.isascii() and member.isprintable() else None

@@ -14,7 +14,6 @@ from rest_framework.authentication import BaseAuthentication
 from apps.accounts.models import Merchant
 from apps.core.api import ApiError
 from apps.terminals.api.messages import DjangoRequestMessage
-from apps.terminals.crypto import ed25519_public_key_cached
 from apps.terminals.models import Terminal
 from apps.terminals.replay import signed_request_admit
 from apps.terminals.selectors import (
@@ -89,7 +88,7 @@ def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Ter
     request_verify_parsed(
         DjangoRequestMessage(request),
         parsed,
-        public_keys=[ed25519_public_key_cached(k) for k in found.public_keys],
+        public_keys=found.public_keys,
         body=body,
         skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS,
     )
@@ -122,7 +121,9 @@ def _terminal_auth_loaded(request: Any, key_id: str) -> TerminalAuth | None:
 def terminal_request_authenticate(request: Any) -> Terminal:
     """Verifies a Django request's signature; returns the active terminal.
     Raises ApiError with the failure's own code (docs/api-errors.md)."""
-    body = request.body
+    # Django reads no body without a Content-Length (WSGIRequest takes it
+    # as 0), so such a request's body is empty without reading a stream.
+    body = request.body if request.META.get("CONTENT_LENGTH") not in (None, "", "0") else b""
     terminal: Terminal | None = None
     key_id = ""
     try:
@@ -151,7 +152,8 @@ def terminal_request_authenticate(request: Any) -> Terminal:
         # copy is trusted only if Redis still holds those bytes (any status
         # or key change replaces them), else checked again.
         admission = signed_request_admit(
-            scope=str(terminal.public_id),
+            # A local copy is held under the canonical id: the keyid itself.
+            scope=key_id if found.local else str(terminal.public_id),
             nonce=parsed.nonce,
             rate_limit=settings.TERMINAL_RATE_LIMIT,
             auth_cache_key=found.cache_key if found.local else "",
