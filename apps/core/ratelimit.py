@@ -122,6 +122,17 @@ class PendingHit:
 def counts_in_admission(view_func: Any) -> bool:
     """Whether the view's authentication counts the per-IP hit itself, in
     its own round trip (an authentication class with `counts_ip_hit`)."""
+    known = _COUNTS_IN_ADMISSION.get(view_func)
+    if known is None:
+        known = _COUNTS_IN_ADMISSION[view_func] = _counts_in_admission(view_func)
+    return known
+
+
+# View functions are made once, when the URLconf loads: a handful of keys.
+_COUNTS_IN_ADMISSION: dict[Any, bool] = {}
+
+
+def _counts_in_admission(view_func: Any) -> bool:
     initkwargs = getattr(view_func, "view_initkwargs", None) or {}
     classes = initkwargs.get("authentication_classes")
     if classes is None:

@@ -9,9 +9,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
 from apps.terminals.crypto import server_signing_keys
-from apps.terminals.signing import response_sign
+from apps.terminals.signing import request_signature_member, response_signature_fields
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +36,17 @@ def response_sign_django(request: HttpRequest, response: HttpResponse) -> None:
         response.streaming_content = [body]  # type: ignore[attr-defined]
     else:
         body = response.content
+    # Set by the request's authentication when its Signature parsed; else
+    # the request's Signature field is parsed here (an unsigned endpoint,
+    # a request refused before authentication).
+    request_member = getattr(request, "terminal_signature_member", None)
+    if request_member is None:
+        request_member = request_signature_member(request.headers.get("Signature"))
     key = server_signing_keys()[0]
-    message = DjangoResponseMessage(response, DjangoRequestMessage(request, with_url=False))
-    response_sign(
-        message,
-        private_key=key.sodium_key,
-        key_id=key.key_id,
-        body=body,
-        # Set by the request's authentication when its Signature parsed.
-        request_member=getattr(request, "terminal_signature_member", None),
+    (
+        response["Content-Digest"],
+        response["Signature-Input"],
+        response["Signature"],
+    ) = response_signature_fields(
+        response.status_code, body, request_member, private_key=key.sodium_key, key_id=key.key_id
     )

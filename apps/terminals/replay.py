@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -60,8 +60,7 @@ def nonces_prune() -> int:
     return deleted
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """What one verified signed request claims at once: the client IP's hit
     of the API limit, its nonce, one hit of the terminal's rate limit and
     (on the first request of each such window) its last-seen stamp."""
