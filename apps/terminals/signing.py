@@ -34,7 +34,7 @@ from http_message_signatures import (
     MappingKeyResolver,
     algorithms,
 )
-from http_message_signatures._url import parse_url
+from http_message_signatures._url import _URL, parse_url
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from http_message_signatures.structures import normalize_header_value
 from nacl.exceptions import BadSignatureError
@@ -346,6 +346,24 @@ def _component_value(value: str, *, derived: bool) -> str:
     return value
 
 
+def _target_uri(url: str) -> str:
+    """The @target-uri value the library derives from an absolute URL: the
+    URL itself when it has a path and no userinfo, IP literal or fragment
+    (what a server builds from its request), else rebuilt from parse_url's
+    parts. HTTPMessageSignaturesException where parse_url refuses it."""
+    matched = _URL.fullmatch(url)
+    if (
+        matched is not None
+        and matched["path"]
+        and "@" not in url[: matched.start("path")]
+        and "#" not in url
+        and not matched["host"].startswith("[")
+    ):
+        return url
+    parts = parse_url(url)
+    return f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}"
+
+
 def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
     """The RFC 9421 signature base of a request whose Signature-Input passed
     request_signature_input_parse (so its components are exactly ours:
@@ -359,10 +377,7 @@ def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
         if component == "@method":
             value = _component_value(message.method, derived=True)
         elif component == "@target-uri":
-            url = parse_url(message.url)
-            value = _component_value(
-                f"{url.scheme}://{url.authority}{url.path or '/'}{url.query_suffix}", derived=True
-            )
+            value = _component_value(_target_uri(message.url), derived=True)
         else:
             raw = message.headers.get(component)
             if raw is None:

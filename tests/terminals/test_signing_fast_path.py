@@ -554,3 +554,41 @@ def test_each_request_gets_its_own_copy_of_the_terminal_held_in_process_memory(p
     assert second.terminal.pk == terminal.pk
     assert second.terminal._state.db == "default"
     assert pos.get("/api/v1/terminal/ping").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/api/v1/terminal/ping",
+        "https://pos.example.com:8443/api/v1/terminal/payments?a=1&b=%20x",
+        "http://h/p?",  # an empty query
+        "http://h:/p",  # an empty port
+        "http://h",  # no path
+        "http://h?x=/y",  # a query but no path
+        "http://user:pw@h/p",  # userinfo, dropped
+        "http://h/p@q?r@s",  # @ after the authority
+        "http://h/p#frag",  # a fragment, dropped
+        "http://h/p?q#frag",
+        "http://[::1]:8000/p",
+        "http://[v1.x]/p",
+        "http://[zz::1]/p",  # not an IPv6 address
+        "http://h/p q",  # not encoded
+        "/relative",
+        "http://h/%E4%BD%A0",
+    ],
+)
+def test_the_target_uri_is_the_value_the_library_derives(url):
+    from http_message_signatures._url import parse_url
+    from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+    from apps.terminals.signing import _target_uri
+
+    try:
+        parts = parse_url(url)
+    except HTTPMessageSignaturesException:
+        with pytest.raises(HTTPMessageSignaturesException):
+            _target_uri(url)
+        return
+    assert _target_uri(url) == (
+        f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}"
+    )
