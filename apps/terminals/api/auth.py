@@ -102,12 +102,17 @@ def _ip_hit_count(request: Any) -> None:
     recorded, so a client over its limit costs no more than a refusal."""
     pending = getattr(request, "rate_limit_pending", None)
     if pending is not None and (retry_after := pending.count()) is not None:
-        raise ApiError(
-            "rate_limited",
-            f"Too many requests; retry after {retry_after} s.",
-            status_code=429,
-            retry_after=retry_after,
-        )
+        raise _ip_rate_limited(retry_after)
+
+
+def _ip_rate_limited(retry_after: int) -> ApiError:
+    """The refusal of a client IP over the API limit (as RateLimitMiddleware's)."""
+    return ApiError(
+        "rate_limited",
+        f"Too many requests; retry after {retry_after} s.",
+        status_code=429,
+        retry_after=retry_after,
+    )
 
 
 def _terminal_auth_loaded(request: Any, key_id: str) -> TerminalAuth | None:
@@ -160,12 +165,7 @@ def terminal_request_authenticate(request: Any) -> Terminal:
             ip_hit=getattr(request, "rate_limit_pending", None),
         )
         if admission.ip_retry_after is not None:
-            raise ApiError(
-                "rate_limited",
-                f"Too many requests; retry after {admission.ip_retry_after} s.",
-                status_code=429,
-                retry_after=admission.ip_retry_after,
-            )
+            raise _ip_rate_limited(admission.ip_retry_after)
         if found.local and admission.auth_stamp != found.stamp:
             found = _terminal_auth_loaded(request, key_id)
             terminal = found.terminal if found is not None else None
