@@ -347,10 +347,12 @@ def _component_value(value: str, *, derived: bool) -> str:
 
 
 def _target_uri(url: str) -> str:
-    """The @target-uri value the library derives from an absolute URL: the
-    URL itself when it has a path and no userinfo, IP literal or fragment
-    (what a server builds from its request), else rebuilt from parse_url's
-    parts. HTTPMessageSignaturesException where parse_url refuses it."""
+    """The @target-uri value the library derives from an absolute URL, with
+    its checks: the URL itself when it has a path and no userinfo, IP
+    literal or fragment (what a server builds from its request; the URL
+    grammar admits only printable ASCII without spaces, so it passes them),
+    else rebuilt from parse_url's parts. HTTPMessageSignaturesException or
+    ValueError where the library refuses it."""
     matched = _URL.fullmatch(url)
     if (
         matched is not None
@@ -361,7 +363,9 @@ def _target_uri(url: str) -> str:
     ):
         return url
     parts = parse_url(url)
-    return f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}"
+    return _component_value(
+        f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}", derived=True
+    )
 
 
 def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
@@ -377,7 +381,7 @@ def request_signature_base(message: Any, parsed: SignatureInput) -> bytes:
         if component == "@method":
             value = _component_value(message.method, derived=True)
         elif component == "@target-uri":
-            value = _component_value(_target_uri(message.url), derived=True)
+            value = _target_uri(message.url)
         else:
             raw = message.headers.get(component)
             if raw is None:
