@@ -60,12 +60,21 @@ class HotScript:
 _thread = threading.local()
 
 
+def _forget_after_fork() -> None:
+    # A forked child (a gunicorn worker) must not share its parent's
+    # sockets: it opens its own on first use.
+    global _thread
+    _thread = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _thread_connection() -> Any:
     connection = getattr(_thread, "connection", None)
-    if connection is None or _thread.pid != os.getpid():
+    if connection is None:
         pool = redis_client().connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
-        _thread.connection, _thread.pid = connection, os.getpid()
+        connection = _thread.connection = pool.connection_class(**pool.connection_kwargs)
     return connection
 
 

@@ -50,3 +50,25 @@ def test_each_thread_has_its_own_connection():
     thread.join()
     assert ids
     assert ids[0] != mine
+
+
+def test_a_forked_child_opens_its_own_connection():
+    """A gunicorn worker forked from a master that already talked to Redis
+    must not write into its parent's socket."""
+    import os
+
+    parent_id = _thread_command(("CLIENT", "ID"))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its connection's id, then leave at once
+        try:
+            os.write(write_end, str(_thread_command(("CLIENT", "ID"))).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child_id = int(os.read(read_end, 64) or b"0")
+    os.close(read_end)
+    assert child_id
+    assert child_id != parent_id
+    assert _thread_command(("CLIENT", "ID")) == parent_id  # the parent's is untouched
