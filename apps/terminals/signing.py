@@ -159,19 +159,36 @@ _CANONICAL_SIGNATURE = re.compile(r"sig=(?P<member>:(?P<signature>[A-Za-z0-9+/]{
 def request_signature_input_parse(headers: Any, *, has_body: bool) -> SignatureInput:
     """Checks the shape of a request's signature before any key is looked up:
     one `sig` label, the exact covered components, the required parameters."""
-    signature_input = headers.get("Signature-Input")
-    signature = headers.get("Signature")
+    return signature_fields_parse(
+        headers.get("Signature-Input"),
+        headers.get("Signature"),
+        has_idempotency_key="Idempotency-Key" in headers,
+        has_body=has_body,
+    )
+
+
+def signature_fields_parse(
+    signature_input: str | None,
+    signature: str | None,
+    *,
+    has_idempotency_key: bool,
+    has_body: bool,
+) -> SignatureInput:
+    """request_signature_input_parse of the two fields' values, for a caller
+    that reads them itself (the server, from the WSGI environ)."""
     if not signature_input or not signature:
         raise SignatureError(
             "signature_missing", "The request carries no Signature-Input and Signature."
         )
     return _canonical_parse(
-        signature_input, signature, headers=headers, has_body=has_body
-    ) or _structured_parse(signature_input, signature, headers=headers, has_body=has_body)
+        signature_input, signature, has_idempotency_key=has_idempotency_key, has_body=has_body
+    ) or _structured_parse(
+        signature_input, signature, has_idempotency_key=has_idempotency_key, has_body=has_body
+    )
 
 
 def _canonical_parse(
-    signature_input: str, signature: str, *, headers: Any, has_body: bool
+    signature_input: str, signature: str, *, has_idempotency_key: bool, has_body: bool
 ) -> SignatureInput | None:
     """The parse of text in the exact form a terminal writes (see
     _CANONICAL_INPUT), or None for any other text."""
@@ -179,7 +196,7 @@ def _canonical_parse(
     matched_signature = _CANONICAL_SIGNATURE.fullmatch(signature)
     if matched is None or matched_signature is None:
         return None
-    components, written = _COMPONENTS["Idempotency-Key" in headers, has_body]
+    components, written = _COMPONENTS[has_idempotency_key, has_body]
     if matched["components"] != written:
         return None  # _structured_parse words the refusal
     return SignatureInput(
@@ -194,7 +211,7 @@ def _canonical_parse(
 
 
 def _structured_parse(
-    signature_input: str, signature: str, *, headers: Any, has_body: bool
+    signature_input: str, signature: str, *, has_idempotency_key: bool, has_body: bool
 ) -> SignatureInput:
     """request_signature_input_parse through the http_sf parser: any valid
     structured-field text, and the refusal of everything else."""
@@ -215,9 +232,7 @@ def _structured_parse(
     if any(item_params for _value, item_params in members):
         raise SignatureError("signature_malformed", "Covered components take no parameters here.")
     components = tuple(value for value, _params in members)
-    expected = request_components(
-        has_idempotency_key="Idempotency-Key" in headers, has_body=has_body
-    )
+    expected = request_components(has_idempotency_key=has_idempotency_key, has_body=has_body)
     if components != expected:
         raise SignatureError(
             "signature_malformed",

@@ -26,8 +26,8 @@ from apps.terminals.services import terminal_seen, terminal_signature_failure_re
 from apps.terminals.signing import (
     SignatureError,
     created_check,
-    request_signature_input_parse,
     request_verify_parsed,
+    signature_fields_parse,
 )
 
 SIGNATURE_STATUS = {
@@ -128,11 +128,19 @@ def terminal_request_authenticate(request: Any) -> Terminal:
     Raises ApiError with the failure's own code (docs/api-errors.md)."""
     # Django reads no body without a Content-Length (WSGIRequest takes it
     # as 0), so such a request's body is empty without reading a stream.
-    body = request.body if request.META.get("CONTENT_LENGTH") not in (None, "", "0") else b""
+    meta = request.META
+    body = request.body if meta.get("CONTENT_LENGTH") not in (None, "", "0") else b""
     terminal: Terminal | None = None
     key_id = ""
     try:
-        parsed = request_signature_input_parse(request.headers, has_body=bool(body))
+        # The fields as the WSGI environ holds them (what request.headers
+        # maps): a plain dict, read on every signed request.
+        parsed = signature_fields_parse(
+            meta.get("HTTP_SIGNATURE_INPUT"),
+            meta.get("HTTP_SIGNATURE"),
+            has_idempotency_key="HTTP_IDEMPOTENCY_KEY" in meta,
+            has_body=bool(body),
+        )
         # The response signature binds to this member: no second parse.
         request.terminal_signature_member = parsed.signature_member
         key_id = parsed.key_id
