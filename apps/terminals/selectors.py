@@ -79,7 +79,7 @@ def _usable(keys: list[tuple[str, object]]) -> list[str]:
 def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, list[str]] | None:
     """The terminal a signature's keyid names and its usable public keys,
     newest first. None when the keyid names no terminal."""
-    found = terminal_auth_find(key_id=key_id, local=False)
+    found = terminal_auth_find(key_id=key_id)
     return None if found is None else (found.terminal, found.public_keys)
 
 
@@ -146,14 +146,12 @@ def _model_copy(instance: Any) -> Any:
     return copied
 
 
-def terminal_auth_find(*, key_id: str, local: bool = True) -> TerminalAuth | None:
-    """The terminal a keyid names with its usable keys: from this process's
-    copy (`local`, to be confirmed by the caller), else the Redis auth cache,
-    else the database (then cached unless a tombstone is there)."""
+def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
+    """The terminal a keyid names with its usable keys: from the Redis auth
+    cache, else the database (then cached unless a tombstone is there). The
+    process's own copy is terminal_auth_local's."""
     from apps.core.redis_clients import redis_client
 
-    if local and (found := terminal_auth_local(key_id=key_id)) is not None:
-        return found
     try:
         public_id = uuid.UUID(key_id)
     except (ValueError, TypeError, AttributeError):

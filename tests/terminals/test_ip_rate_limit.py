@@ -42,7 +42,6 @@ def api_limit(settings, pos):
     return set_limit
 
 
-@pytest.mark.parametrize("store", ["redis", "no redis"], indirect=True)
 def test_a_signed_request_counts_once_and_the_one_over_the_limit_gets_a_signed_429(
     store, pos, api_limit
 ):

@@ -314,11 +314,11 @@ def test_saving_a_shop_makes_its_terminals_load_it_afresh(pos, terminal):
     from apps.terminals.selectors import terminal_auth_find
 
     _warm_local_copy(pos, terminal)
-    assert terminal_auth_find(key_id=str(terminal.public_id), local=False).stamp is not None
+    assert terminal_auth_find(key_id=str(terminal.public_id)).stamp is not None
     shop = terminal.shop
     shop.latitude = "39.904200"
     shop.save()
-    found = terminal_auth_find(key_id=str(terminal.public_id), local=False)
+    found = terminal_auth_find(key_id=str(terminal.public_id))
     assert float(found.terminal.shop.latitude) == 39.9042
     assert pos.get("/api/v1/terminal/ping").status_code == 200
 
@@ -542,15 +542,15 @@ def test_the_direct_content_digest_is_the_librarys(size):
 def test_each_request_gets_its_own_copy_of_the_terminal_held_in_process_memory(pos, terminal):
     """A request that changes its terminal object (or its merchant or shop)
     changes nothing for the next request in the same process."""
-    from apps.terminals.selectors import terminal_auth_find
+    from apps.terminals.selectors import terminal_auth_local
 
     _warm_local_copy(pos, terminal)
-    first = terminal_auth_find(key_id=str(terminal.public_id))
+    first = terminal_auth_local(key_id=str(terminal.public_id))
     assert first.local
     first.terminal.status = "retired"
     first.terminal.merchant.name = "changed"
     first.terminal.shop.latitude = "0"
-    second = terminal_auth_find(key_id=str(terminal.public_id))
+    second = terminal_auth_local(key_id=str(terminal.public_id))
     assert second.local
     assert second.terminal is not first.terminal
     assert second.terminal.merchant is not first.terminal.merchant

@@ -120,7 +120,7 @@ def _terminal_auth_loaded(request: Any, key_id: str) -> TerminalAuth | None:
     process's copy), once the request's per-IP hit is counted."""
     _ip_hit_count(request)
     terminal_auth_local_forget(key_id)
-    return terminal_auth_find(key_id=key_id, local=False)
+    return terminal_auth_find(key_id=key_id)
 
 
 def terminal_request_authenticate(request: Any) -> Terminal:
