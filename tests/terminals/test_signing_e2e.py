@@ -243,6 +243,7 @@ def test_each_terminal_has_its_own_rate_limit_and_the_429_is_signed(pos, setting
     responses = [pos.get("/api/v1/terminal/ping") for _ in range(3)]  # each answer verified
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert error_code(responses[-1]) == "rate_limited"
+    assert 1 <= int(responses[-1].headers["Retry-After"]) <= 60
 
 
 def test_the_client_refuses_an_unsigned_answer(pos):
