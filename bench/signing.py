@@ -7,7 +7,7 @@ the server, answer signed by the server and verified by the client) and its
 unsigned twin GET /api/v1/bench/ping (TERMINAL_BENCH_ENDPOINTS=1). It also
 times the server-side verification of one signed request in-process.
 
-    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 5] [--clients 4] [--workers 2] [--lead 6]
+    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 5] [--clients 4] [--workers 2]
 
 Each round is an unsigned window followed at once by a signed one, so the
 two see the same machine. The overhead is the median of the rounds'
@@ -196,7 +196,7 @@ def _worker_cpu_ms(response: Any) -> float | None:
     return None
 
 
-def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[float]]:
+def _load(args: tuple[str, str, str, float, float, int]) -> tuple[int, int, list[float]]:
     """One client process: requests back to back from `start_at` to `end_at`
     (time.monotonic(), one clock for every process on Linux), so the
     clients' measured windows coincide.
@@ -208,11 +208,10 @@ def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[floa
     signature is verified after the window closes, for every client at
     once; an answer that does not verify counts as an error. Terminals in
     the field sign and verify on their own CPUs."""
-    mode, base_url, state_path, start_at, end_at = args
+    mode, base_url, state_path, start_at, end_at, batch = args
     import requests
 
     from apps.terminals.client import TerminalClient, UntrustedResponse
-    from apps.terminals.signing import request_sign
 
     ok = errors = 0
     cpu: list[float] = []
@@ -220,22 +219,16 @@ def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[floa
     session = requests.Session()
     path = "/api/v1/terminal/ping" if mode == "signed" else "/api/v1/bench/ping"
     prepared: list[requests.PreparedRequest] = []
-    for _ in range(int((end_at - start_at) * 600)):
-        request = requests.Request(
-            "GET", base_url + path, headers={"Accept": "application/json"}
-        ).prepare()
-        if mode == "signed":
-            request_sign(
-                request, private_key=client.private_key, key_id=client.terminal_id, body=None
-            )
-        prepared.append(request)
+    for _ in range(batch):
+        prepared.append(_prepared(mode, base_url + path, client))
+    # RuntimeError, not SystemExit: a pool worker that exits never answers.
     if time.monotonic() > start_at:
-        raise SystemExit("preparing the requests overran the start; raise --lead")
+        raise RuntimeError("preparing the requests overran the start; raise --lead")
     time.sleep(start_at - time.monotonic())
     answers: list[requests.Response] = []
     while time.monotonic() < end_at:
         if not prepared:
-            raise SystemExit("a client ran out of prepared requests; raise the batch")
+            raise RuntimeError("a client ran out of prepared requests; raise --headroom")
         try:
             answers.append(session.send(prepared.pop(), timeout=10))
         except requests.RequestException:  # a bench counts failures, it does not stop on them
@@ -255,6 +248,34 @@ def _load(args: tuple[str, str, str, float, float]) -> tuple[int, int, list[floa
         else:
             errors += 1
     return ok, errors, cpu
+
+
+def _prepared(mode: str, url: str, client: Any) -> Any:
+    """One request ready to send: signed, with its own nonce, in signed mode."""
+    import requests
+
+    from apps.terminals.signing import request_sign
+
+    request = requests.Request("GET", url, headers={"Accept": "application/json"}).prepare()
+    if mode == "signed":
+        request_sign(request, private_key=client.private_key, key_id=client.terminal_id, body=None)
+    return request
+
+
+def _preparation_seconds(base_url: str, state_path: str, batch: int, clients: int) -> float:
+    """Seconds the clients need to prepare `batch` signed requests each on
+    this machine's cores (measured here on 200), with room for a slow
+    moment: the lead each round gives them."""
+    import os
+
+    from apps.terminals.client import TerminalClient
+
+    client = TerminalClient(base_url, state_path)
+    started = time.perf_counter()
+    for _ in range(200):
+        _prepared("signed", base_url + "/api/v1/terminal/ping", client)
+    each = (time.perf_counter() - started) / 200
+    return 1.0 + 2.0 * each * batch * clients / max(1, min(clients, os.cpu_count() or 1))
 
 
 _PARTS = ("workers", "clients", "redis")
@@ -290,7 +311,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--verify-iterations", type=int, default=2000)
     parser.add_argument(
-        "--lead", type=float, default=6.0, help="seconds the clients get to prepare each round"
+        "--lead",
+        type=float,
+        default=0.0,
+        help="seconds the clients get to prepare each round (default: measured)",
+    )
+    parser.add_argument(
+        "--headroom",
+        type=float,
+        default=2.5,
+        help="requests each client prepares per round, as a multiple of what it sent in the warm-up",
     )
     options = parser.parse_args()
 
@@ -319,21 +349,36 @@ def main() -> None:
         per_round: dict[str, list[float]] = {"signed": [], "unsigned": []}
         cpu: dict[str, list[float]] = {"signed": [], "unsigned": []}
 
+        lead = options.lead or 6.0
+
         def window(seconds: float) -> tuple[float, float]:
-            start_at = time.monotonic() + options.lead
+            start_at = time.monotonic() + lead
             return start_at, start_at + seconds
 
         # CPU seconds each part of the machine spent inside the windows, and
         # the seconds sampled: where a signed request's extra cost lands.
         spent = {m: dict.fromkeys((*_PARTS, "sampled"), 0.0) for m in ("signed", "unsigned")}
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
-            pool.map(_load, [("unsigned", base_url, state_path, *window(1.0))] * options.clients)
+            # The warm-up (unsigned, the faster mode) sizes every round's
+            # batch of prepared requests, and the lead to prepare it.
+            warmup = 2.0
+            sent = pool.map(
+                _load, [("unsigned", base_url, state_path, *window(warmup), 1200)] * options.clients
+            )
+            batch = int(
+                max(r[0] + r[1] for r in sent) / warmup * options.seconds * options.headroom
+            )
+            lead = options.lead or _preparation_seconds(
+                base_url, state_path, batch, options.clients
+            )
+            print(f"each client prepares {batch} requests per round, in a lead of {lead:.1f} s")
             parts = _part_pids(server.pid, env.get("REDIS_URL"))
             for _round in range(options.rounds):
                 for mode in ("unsigned", "signed"):
                     start_at, end_at = window(options.seconds)
                     running = pool.map_async(
-                        _load, [(mode, base_url, state_path, start_at, end_at)] * options.clients
+                        _load,
+                        [(mode, base_url, state_path, start_at, end_at, batch)] * options.clients,
                     )
                     time.sleep(max(0.0, start_at + 0.2 - time.monotonic()))
                     before = _parts_cpu(parts)
