@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
-from nacl.signing import SigningKey
+
+from apps.terminals.signing import SodiumSigningKey
 
 
 class SecretUndecryptable(Exception):
@@ -70,7 +71,7 @@ class ServerSigningKey:
     public_b64: str
     # The same key for libsodium, which signs every API response in about
     # 60% of the time OpenSSL takes here (the same RFC 8032 signatures).
-    sodium_key: SigningKey
+    sodium_key: SodiumSigningKey
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _signing_keys(configured: tuple[str, ...]) -> tuple[ServerSigningKey, ...]:
                 key_id_for(public_raw),
                 private,
                 b64(public_raw),
-                SigningKey(ed25519_private_raw(private)),
+                SodiumSigningKey(ed25519_private_raw(private)),
             )
         )
     return tuple(keys)

@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.http import HttpResponse
 from django.test import RequestFactory
 from http_message_signatures import HTTPMessageSigner, InvalidSignature, algorithms
-from nacl.signing import SigningKey
 
 from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
 from apps.terminals.signing import (
     LABEL,
     SignatureError,
+    SodiumSigningKey,
     request_components,
     request_sign,
     request_signature_base,
@@ -37,7 +37,7 @@ from apps.terminals.signing import (
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 OTHER_KEY = ed25519.Ed25519PrivateKey.generate()
-SODIUM_KEY = SigningKey(KEY.private_bytes_raw())
+SODIUM_KEY = SodiumSigningKey(KEY.private_bytes_raw())
 KEY_B64 = base64.b64encode(KEY.public_key().public_bytes_raw()).decode()
 OTHER_KEY_B64 = base64.b64encode(OTHER_KEY.public_key().public_bytes_raw()).decode()
 KEY_ID = "5b0c1f0e-2d7e-4c8e-9a43-0f6f9d1d2a11"
@@ -600,3 +600,4 @@ def test_the_target_uri_is_the_value_the_library_derives(url):
     assert _target_uri(url) == (
         f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}"
     )
+
