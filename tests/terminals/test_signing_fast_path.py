@@ -601,3 +601,60 @@ def test_the_target_uri_is_the_value_the_library_derives(url):
         f"{parts.scheme}://{parts.authority}{parts.path or '/'}{parts.query_suffix}"
     )
 
+
+# --- the request's @target-uri ------------------------------------------------
+
+_URL_CHARS = "aZ09/:@&+$,-_.!~*'()#%[]=;?^ é你\\\"<>{}|`"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_request_url_is_django_scheme_host_and_full_path(seed, settings):
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.test import RequestFactory
+
+    from apps.terminals.api.messages import request_url
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "pos.example.com", "[::1]"]
+    rng = random.Random(seed)
+    for _ in range(300):
+        path = "/" + "".join(rng.choice(_URL_CHARS) for _ in range(rng.randint(0, 12)))
+        query = "".join(rng.choice(_URL_CHARS) for _ in range(rng.choice([0, 0, 3, 10])))
+        meta = {"SERVER_NAME": rng.choice(["127.0.0.1", "pos.example.com"])}
+        meta["SERVER_PORT"] = rng.choice(["80", "443", "8443"])
+        if rng.random() < 0.7:
+            meta["HTTP_HOST"] = rng.choice(["127.0.0.1", "pos.example.com:8443", "[::1]:8000"])
+        if rng.random() < 0.5:
+            meta["HTTP_X_FORWARDED_PROTO"] = rng.choice(["https", "http", "https, http"])
+        # As a WSGI server hands them over: the raw bytes read as latin-1.
+        request = WSGIRequest(
+            RequestFactory()._base_environ(
+                PATH_INFO=path.encode().decode("latin-1"),
+                QUERY_STRING=query.encode().decode("latin-1"),
+                **meta,
+            )
+        )
+        expected = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
+        assert request_url(request) == expected
+        assert request_url(request) == expected  # remembered, the same
+
+
+def test_the_request_url_refuses_a_host_every_time_and_follows_allowed_hosts(settings):
+    from django.core.exceptions import DisallowedHost
+    from django.test import RequestFactory
+
+    from apps.terminals.api.messages import request_url
+
+    settings.ALLOWED_HOSTS = ["pos.example.com"]
+    evil = RequestFactory().get("/api/v1/terminal/ping", HTTP_HOST="evil.example.com")
+    good = RequestFactory().get("/api/v1/terminal/ping", HTTP_HOST="pos.example.com")
+    assert request_url(good) == "http://pos.example.com/api/v1/terminal/ping"
+    for _ in range(2):
+        with pytest.raises(DisallowedHost):
+            request_url(evil)
+    settings.ALLOWED_HOSTS = ["evil.example.com"]
+    assert request_url(evil) == "http://evil.example.com/api/v1/terminal/ping"
+    with pytest.raises(DisallowedHost):
+        request_url(good)  # no longer allowed: what was remembered is forgotten
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_TLS", "on")
+    secure = RequestFactory().get("/p", HTTP_HOST="evil.example.com", HTTP_X_TLS="on")
+    assert request_url(secure) == "https://evil.example.com/p"

@@ -4,8 +4,11 @@ headers, request)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 
 # The response signature binds only the request's Signature field; the URL
@@ -19,12 +22,65 @@ class DjangoRequestMessage:
         self.method = (request.method or "GET").upper()
         # @target-uri as this server received it: scheme (X-Forwarded-Proto
         # from the trusted proxy), Host, path and query.
-        self.url = (
-            f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
-            if with_url
-            else _UNCOVERED_URL
-        )
+        self.url = request_url(request) if with_url else _UNCOVERED_URL
         self.headers = request.headers
+
+
+# What request.scheme and request.get_host() read from the environ (with
+# the proxy's TLS header SECURE_PROXY_SSL_HEADER names). The same values
+# give the same "scheme://host" until a setting changes.
+_ORIGIN_META = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+)
+_origin_meta: tuple[str, ...] = ()
+_ORIGINS: dict[tuple, str] = {}
+_ORIGINS_MAX = 256
+# Characters escape_uri_path() and iri_to_uri() leave as they are: a path or
+# query made only of them is its own escaped form.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@&+$,\-_.!~*'()]*")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9/:@&+$,\-_.!~*'()#%\[\]=;?]*")
+
+
+def request_url(request: HttpRequest) -> str:
+    """f"{request.scheme}://{request.get_host()}{request.get_full_path()}",
+    for a fraction of its cost on every signed request: scheme and host
+    (which get_host() validates against ALLOWED_HOSTS) are remembered per
+    combination of the environ values they are read from, and a plain path
+    or query needs no escaping. A host get_host() refuses raises, as it did,
+    and is never remembered. tests/terminals compare the two."""
+    global _origin_meta
+    if not _origin_meta:
+        proxy_header = settings.SECURE_PROXY_SSL_HEADER
+        _origin_meta = _ORIGIN_META + ((proxy_header[0],) if proxy_header else ())
+    meta = request.META
+    key = tuple(meta.get(name) for name in _origin_meta)
+    origin = _ORIGINS.get(key)
+    if origin is None:
+        origin = f"{request.scheme}://{request.get_host()}"
+        if len(_ORIGINS) >= _ORIGINS_MAX:
+            _ORIGINS.clear()
+        _ORIGINS[key] = origin
+    path = request.path
+    query = meta.get("QUERY_STRING", "")
+    if _PLAIN_PATH.fullmatch(path) is None or (query and _PLAIN_QUERY.fullmatch(query) is None):
+        return origin + request.get_full_path()
+    return f"{origin}{path}?{query}" if query else origin + path
+
+
+def _origins_forget(**_kwargs: Any) -> None:
+    # ALLOWED_HOSTS, SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST, ... (in
+    # tests; settings do not change in a running server).
+    global _origin_meta
+    _origin_meta = ()
+    _ORIGINS.clear()
+
+
+setting_changed.connect(_origins_forget)
 
 
 class DjangoResponseMessage:
