@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.api import error_body
-from apps.core.redis_clients import HotScript
+from apps.core.redis_clients import HotScript, cache_key
 
 LOGIN_PATHS = ("/login/", "/admin/login/", "/api/v1/wallet/login")
 # Where the count waits for the view (see the module docstring).
@@ -61,9 +61,7 @@ def rate_limit_count(key: str, window: int) -> int:
     lives a second longer); returns its new value."""
     if settings.REDIS_URL:
         # One round trip, on the thread's own connection (HotScript).
-        # make_key: Redis keys are binary-safe, so make_and_validate_key's
-        # memcached-compatibility scan is of no use.
-        return int(_HIT(keys=[cache.make_key(key)], args=[window + 1]))
+        return int(_HIT(keys=[cache_key(key)], args=[window + 1]))
     cache.add(key, 0, timeout=window + 1)
     try:
         return int(cache.incr(key))

@@ -10,7 +10,10 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.base import default_key_func
+from django.core.signals import setting_changed
+from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -79,13 +82,48 @@ def _thread_connection() -> Any:
 
 
 def _thread_command(command: tuple) -> Any:
+    # Packed by hiredis itself: redis-py's packer only adds a pass over the
+    # arguments for types (bytearray, memoryview) these never are.
+    packed = [pack_command(command)]
     connection = _thread_connection()
     try:
-        connection.send_command(*command)
+        connection.send_packed_command(packed)
         return connection.read_response()
     except (RedisConnectionError, RedisTimeoutError):
         # Closed by the server while idle, or Redis restarted: once more on a
         # new connection (as redis-py's own retry would).
         connection.disconnect()
-    connection.send_command(*command)
+    connection.send_packed_command(packed)
     return connection.read_response()
+
+
+def cache_key(key: str) -> str:
+    """caches["default"].make_key(key): the key the cache's Redis holds
+    `key` under (its prefix and version), without looking the cache up on
+    every call. make_key, not make_and_validate_key: Redis keys are
+    binary-safe, so the memcached-compatibility scan is of no use."""
+    prefix = _key_prefix
+    if prefix is None:
+        prefix = _key_prefix_load()
+    return prefix + key if prefix else caches["default"].make_key(key)
+
+
+_key_prefix: str | None = None
+
+
+def _key_prefix_load() -> str:
+    # What make_key puts before every key: "" (no shortcut) unless the
+    # cache builds keys with Django's default function.
+    global _key_prefix
+    default = caches["default"]
+    _key_prefix = default.make_key("") if default.key_func is default_key_func else ""
+    return _key_prefix
+
+
+def _key_prefix_forget(*, setting: str, **_kwargs: Any) -> None:
+    global _key_prefix
+    if setting == "CACHES":
+        _key_prefix = None
+
+
+setting_changed.connect(_key_prefix_forget)

@@ -13,7 +13,7 @@ import time
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from apps.core.ratelimit import (
     rate_limit_key,
     retry_after_seconds,
 )
-from apps.core.redis_clients import HotScript
+from apps.core.redis_clients import HotScript, cache_key
 from apps.terminals.models import TerminalNonce
 
 
@@ -101,18 +101,15 @@ def signed_request_admit(
             retry_after_seconds(count, rate_limit, window_start, TERMINAL_WINDOW, now),
             count == 1,
         )
-    # make_key: Redis keys are binary-safe, so make_and_validate_key's
-    # memcached-compatibility scan of every character is of no use here.
-    make_key = caches["default"].make_key
-    keys = [make_key(f"tnonce:{scope}:{nonce}"), make_key(counter)]
+    keys = [cache_key(f"tnonce:{scope}:{nonce}"), cache_key(counter)]
     if ip is not None:
         ip.counted = True
         ip_counter, ip_start = rate_limit_key(ip.bucket, ip.ident, ip.window, now)
-        keys.append(make_key(ip_counter))
-        ip_args = [ip.limit, ip.window + 1]
+        keys.append(cache_key(ip_counter))
+        ip_args = (ip.limit, ip.window + 1)
     else:
         keys.append(keys[1])  # not touched: the IP limit argument is 0
-        ip_args = [0, 0]
+        ip_args = (0, 0)
     if auth_cache_key:
         keys.append(auth_cache_key)
     ip_count, nonce_set, count, auth = _ADMIT(

@@ -150,6 +150,7 @@ def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
     """The terminal a keyid names with its usable keys: from the Redis auth
     cache, else the database (then cached unless a tombstone is there). The
     process's own copy is terminal_auth_local's."""
+    from apps.core.redis_clients import cache_key as redis_cache_key
     from apps.core.redis_clients import redis_client
 
     try:
@@ -161,11 +162,10 @@ def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
         if loaded is None:
             return None
         return TerminalAuth(loaded[0], _usable(loaded[1]), "", None, False)
-    # One lookup of the cache (the `cache` proxy repeats it per attribute);
-    # make_key: Redis keys need no memcached-compatibility check.
+    # One lookup of the cache (the `cache` proxy repeats it per attribute).
     default_cache = caches["default"]
     canonical_id = str(public_id)
-    cache_key = default_cache.make_key(_auth_cache_key(canonical_id))
+    cache_key = redis_cache_key(_auth_cache_key(canonical_id))
     serializer = default_cache._cache._serializer  # type: ignore[attr-defined]
     raw = redis_client().get(cache_key)
     if raw is not None:

@@ -72,3 +72,28 @@ def test_a_forked_child_opens_its_own_connection():
     assert child_id
     assert child_id != parent_id
     assert _thread_command(("CLIENT", "ID")) == parent_id  # the parent's is untouched
+
+
+def test_a_cache_key_is_the_caches_own_and_follows_a_change_of_caches(settings):
+    from django.core.cache import cache, caches
+
+    from apps.core.redis_clients import cache_key
+
+    assert cache_key("rl:api:1.2.3.4:60") == caches["default"].make_key("rl:api:1.2.3.4:60")
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": "other", "VERSION": 7}
+    }
+    assert cache_key("k") == "other:7:k" == caches["default"].make_key("k")
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "KEY_FUNCTION": "tests.core.test_redis_clients.suffixed_key",
+        }
+    }
+    assert cache_key("abc") == "abc|other"
+    cache.set("abc", 1)
+    assert redis_client().get(cache_key("abc")) is not None  # where the cache put it
+
+
+def suffixed_key(key: str, key_prefix: str, version: int) -> str:
+    return f"{key}|{key_prefix}"
