@@ -348,3 +348,16 @@ def test_with_redis_a_cached_terminal_is_still_refused_the_moment_it_is_suspende
         assert pos.get("/api/v1/terminal/ping").status_code == 200  # cached now
     terminal_suspend(terminal=terminal, actor=owner, reason="stolen")
     assert error_code(pos.get("/api/v1/terminal/ping")) == "terminal_inactive"
+
+
+def test_a_signed_request_acts_as_its_terminal_in_audit_records(terminal):
+    from apps.audit.services import _actor_fields
+    from apps.terminals.api.auth import TerminalPrincipal
+
+    principal = TerminalPrincipal(terminal)
+    assert principal.is_authenticated
+    assert not principal.is_anonymous
+    assert _actor_fields(principal) == (
+        f"terminal:{terminal.public_id}",
+        f"terminal {terminal.serial_number}",
+    )

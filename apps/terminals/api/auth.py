@@ -52,7 +52,11 @@ class TerminalPrincipal(AnonymousUser):
 
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
-        self.public_id = f"terminal:{terminal.public_id}"
+
+    @property
+    def public_id(self) -> str:
+        # Read by audit records only: not built on every request.
+        return f"terminal:{self.terminal.public_id}"
 
     @property
     def is_authenticated(self) -> bool:  # type: ignore[override]
@@ -82,15 +86,14 @@ def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Ter
         raise SignatureError("merchant_not_active", "This terminal's merchant is not active.")
     if not found.public_keys:
         raise SignatureError("signature_unknown_key", "This terminal has no valid key.")
-    created_check(
-        parsed.created, skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS, now=time.time()
-    )
+    skew_seconds = settings.TERMINAL_CLOCK_SKEW_SECONDS
+    created_check(parsed.created, skew_seconds=skew_seconds, now=time.time())
     request_verify_parsed(
         DjangoRequestMessage(request),
         parsed,
         public_keys=found.public_keys,
         body=body,
-        skew_seconds=settings.TERMINAL_CLOCK_SKEW_SECONDS,
+        skew_seconds=skew_seconds,
     )
     return terminal
 

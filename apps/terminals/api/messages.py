@@ -26,18 +26,11 @@ class DjangoRequestMessage:
         self.headers = request.headers
 
 
-# What request.scheme and request.get_host() read from the environ (with
-# the proxy's TLS header SECURE_PROXY_SSL_HEADER names). The same values
-# give the same "scheme://host" until a setting changes.
-_ORIGIN_META = (
-    "wsgi.url_scheme",
-    "HTTP_HOST",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "HTTP_X_FORWARDED_HOST",
-    "HTTP_X_FORWARDED_PORT",
-)
-_origin_meta: tuple[str, ...] = ()
+# What request.scheme and request.get_host() read from the environ: the
+# header SECURE_PROXY_SSL_HEADER names (loaded with the first request) and
+# these. The same values give the same "scheme://host" until a setting
+# changes.
+_proxy_header: str | None = None
 _ORIGINS: dict[tuple, str] = {}
 _ORIGINS_MAX = 256
 # Characters escape_uri_path() and iri_to_uri() leave as they are: a path or
@@ -53,12 +46,20 @@ def request_url(request: HttpRequest) -> str:
     combination of the environ values they are read from, and a plain path
     or query needs no escaping. A host get_host() refuses raises, as it did,
     and is never remembered. tests/terminals compare the two."""
-    global _origin_meta
-    if not _origin_meta:
-        proxy_header = settings.SECURE_PROXY_SSL_HEADER
-        _origin_meta = _ORIGIN_META + ((proxy_header[0],) if proxy_header else ())
+    global _proxy_header
+    if _proxy_header is None:
+        configured = settings.SECURE_PROXY_SSL_HEADER
+        _proxy_header = configured[0] if configured else ""
     meta = request.META
-    key = tuple(meta.get(name) for name in _origin_meta)
+    key = (
+        meta.get("wsgi.url_scheme"),
+        meta.get("HTTP_HOST"),
+        meta.get("SERVER_NAME"),
+        meta.get("SERVER_PORT"),
+        meta.get("HTTP_X_FORWARDED_HOST"),
+        meta.get("HTTP_X_FORWARDED_PORT"),
+        meta.get(_proxy_header),
+    )
     origin = _ORIGINS.get(key)
     if origin is None:
         origin = f"{request.scheme}://{request.get_host()}"
@@ -75,8 +76,8 @@ def request_url(request: HttpRequest) -> str:
 def _origins_forget(**_kwargs: Any) -> None:
     # ALLOWED_HOSTS, SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST, ... (in
     # tests; settings do not change in a running server).
-    global _origin_meta
-    _origin_meta = ()
+    global _proxy_header
+    _proxy_header = None
     _ORIGINS.clear()
 
 
