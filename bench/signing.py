@@ -1,20 +1,25 @@
 """What request and response signing cost (DESIGN.md §5).
 
 Starts gunicorn on 127.0.0.1 with the terminal API, activates a terminal,
-then drives, in alternating rounds over real HTTP, the signed no-op
-GET /api/v1/terminal/ping (request signed by the terminal and verified by
-the server, answer signed by the server and verified by the client) and its
-unsigned twin GET /api/v1/bench/ping (TERMINAL_BENCH_ENDPOINTS=1). It also
-times the server-side verification of one signed request in-process.
+then drives over real HTTP the signed no-op GET /api/v1/terminal/ping
+(request signed by the terminal and verified by the server, answer signed
+by the server and verified by the client) and its unsigned twin
+GET /api/v1/bench/ping (TERMINAL_BENCH_ENDPOINTS=1). It also times the
+server-side verification of one signed request in-process.
 
-    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 5] [--clients 4] [--workers 2]
+    .venv/bin/python bench/signing.py [--seconds 8] [--rounds 5] [--slice 0.5] [--clients 4] [--workers 2]
 
-Each round is an unsigned window followed at once by a signed one, so the
-two see the same machine. The overhead is the median of the rounds'
-overheads: a shared machine's load comes and goes over minutes, and one
-round caught by it moves a median little and a pooled total much. The
-pooled figure and the one from CPU per request (what throughput would be
-on a machine the bench had to itself) are printed beside it.
+The two modes take turns inside each round's window, in slices of
+`--slice` seconds (unsigned, signed, signed, unsigned, ...), so both see
+the same machine: a shared machine's speed comes and goes over seconds to
+minutes, and a mode measured alone for a whole window records when that
+happened as much as what signing costs. A request is of the mode of the
+slice it is sent in and takes with it its client's time until the next
+send, so one that straddles a turn counts with the time it took. A round's
+overhead compares the two modes' throughput in its window; the overhead is
+the median of the rounds'. The pooled figure and the one from CPU per
+request (what throughput would be on a machine the bench had to itself)
+are printed beside it.
 
 Database: a scratch PostgreSQL database (created and dropped) on the server
 DATABASE_URL names, when set; else a temporary SQLite file. REDIS_URL, when set,
@@ -196,58 +201,85 @@ def _worker_cpu_ms(response: Any) -> float | None:
     return None
 
 
-def _load(args: tuple[str, str, str, float, float, int]) -> tuple[int, int, list[float]]:
+_MODES = ("unsigned", "signed")
+# The order of the slices, repeated: each mode follows each as often, so a
+# trend in the machine's speed favours neither.
+_PATTERN = ("unsigned", "signed", "signed", "unsigned")
+
+
+def _slice_mode(now: float, start_at: float, slice_seconds: float) -> str:
+    return _PATTERN[int((now - start_at) / slice_seconds) % len(_PATTERN)]
+
+
+def _load(args: tuple) -> dict[str, tuple[int, int, list[float], float]]:
     """One client process: requests back to back from `start_at` to `end_at`
-    (time.monotonic(), one clock for every process on Linux), so the
-    clients' measured windows coincide.
+    (time.monotonic(), one clock for every process on Linux, so the
+    clients' windows and slices coincide), each of the mode of the slice it
+    is sent in; per mode, (answers ok, errors, worker CPU ms of each,
+    seconds this client spent on the mode's requests).
 
     The load generator shares the server's two cores, so it does as little
     as it can inside the window, the same in both modes: every request is
-    prepared before the window opens (signed mode also signs it there, each
+    prepared before the window opens (a signed one is also signed there,
     with its own nonce, well inside the 300 s window) and every answer's
     signature is verified after the window closes, for every client at
     once; an answer that does not verify counts as an error. Terminals in
     the field sign and verify on their own CPUs."""
-    mode, base_url, state_path, start_at, end_at, batch = args
+    base_url, state_path, start_at, end_at, slice_seconds, batch = args
     import requests
 
     from apps.terminals.client import TerminalClient, UntrustedResponse
 
-    ok = errors = 0
-    cpu: list[float] = []
     client = TerminalClient(base_url, state_path)
     session = requests.Session()
-    path = "/api/v1/terminal/ping" if mode == "signed" else "/api/v1/bench/ping"
-    prepared: list[requests.PreparedRequest] = []
-    for _ in range(batch):
-        prepared.append(_prepared(mode, base_url + path, client))
+    urls = {
+        "signed": base_url + "/api/v1/terminal/ping",
+        "unsigned": base_url + "/api/v1/bench/ping",
+    }
+    prepared = {
+        mode: [_prepared(mode, urls[mode], client) for _ in range(batch)] for mode in _MODES
+    }
     # RuntimeError, not SystemExit: a pool worker that exits never answers.
     if time.monotonic() > start_at:
         raise RuntimeError("preparing the requests overran the start; raise --lead")
     time.sleep(start_at - time.monotonic())
-    answers: list[requests.Response] = []
-    while time.monotonic() < end_at:
-        if not prepared:
+    answers: list[tuple[str, requests.Response | None]] = []
+    # When each request was sent, and when the last answer came: the
+    # client's time from one send to the next belongs to the first
+    # request's mode, so a request that straddles a turn counts with the
+    # time it took, in its own mode.
+    sent_at: list[float] = []
+    while (now := time.monotonic()) < end_at:
+        mode = _slice_mode(now, start_at, slice_seconds)
+        if not prepared[mode]:
             raise RuntimeError("a client ran out of prepared requests; raise --headroom")
+        sent_at.append(now)
         try:
-            answers.append(session.send(prepared.pop(), timeout=10))
+            answers.append((mode, session.send(prepared[mode].pop(), timeout=10)))
         except requests.RequestException:  # a bench counts failures, it does not stop on them
-            errors += 1
+            answers.append((mode, None))
+    sent_at.append(time.monotonic())
     time.sleep(max(0.0, end_at - time.monotonic()))
-    for answer in answers:
+    counts = {mode: [0, 0, [], 0.0] for mode in _MODES}
+    for index, (mode, answer) in enumerate(answers):
+        count = counts[mode]
+        count[3] += sent_at[index + 1] - sent_at[index]
+        if answer is None:
+            count[1] += 1
+            continue
         if mode == "signed":
             try:
                 client.verify_response(answer)
             except UntrustedResponse:
-                errors += 1
+                count[1] += 1
                 continue
         if (ms := _worker_cpu_ms(answer)) is not None:
-            cpu.append(ms)
+            count[2].append(ms)
         if answer.status_code == 200:
-            ok += 1
+            count[0] += 1
         else:
-            errors += 1
-    return ok, errors, cpu
+            count[1] += 1
+    return {mode: tuple(count) for mode, count in counts.items()}
 
 
 def _prepared(mode: str, url: str, client: Any) -> Any:
@@ -263,19 +295,20 @@ def _prepared(mode: str, url: str, client: Any) -> Any:
 
 
 def _preparation_seconds(base_url: str, state_path: str, batch: int, clients: int) -> float:
-    """Seconds the clients need to prepare `batch` signed requests each on
-    this machine's cores (measured here on 200), with room for a slow
-    moment: the lead each round gives them."""
+    """Seconds the clients need to prepare `batch` requests of each mode on
+    this machine's cores (measured here on 100 of each), with room for a
+    slow moment: the lead each round gives them."""
     import os
 
     from apps.terminals.client import TerminalClient
 
     client = TerminalClient(base_url, state_path)
     started = time.perf_counter()
-    for _ in range(200):
+    for _ in range(100):
         _prepared("signed", base_url + "/api/v1/terminal/ping", client)
-    each = (time.perf_counter() - started) / 200
-    return 1.0 + 2.0 * each * batch * clients / max(1, min(clients, os.cpu_count() or 1))
+        _prepared("unsigned", base_url + "/api/v1/bench/ping", client)
+    pair = (time.perf_counter() - started) / 100
+    return 1.0 + 2.0 * pair * batch * clients / max(1, min(clients, os.cpu_count() or 1))
 
 
 _PARTS = ("workers", "clients", "redis")
@@ -305,8 +338,13 @@ def _parts_cpu(parts: dict[str, tuple[list[int], list[int]]]) -> dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of each mode, alternating")
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="seconds of each mode in each round"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (windows)")
+    parser.add_argument(
+        "--slice", type=float, default=0.5, help="seconds of one mode before the other's turn"
+    )
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--verify-iterations", type=int, default=2000)
@@ -323,6 +361,9 @@ def main() -> None:
         help="requests each client prepares per round, as a multiple of what it sent in the warm-up",
     )
     options = parser.parse_args()
+    slices = round(2 * options.seconds / options.slice)
+    if slices % len(_PATTERN) or abs(slices * options.slice - 2 * options.seconds) > 1e-9:
+        parser.error(f"2 x --seconds must be a multiple of {len(_PATTERN)} x --slice")
 
     with served(
         "signing", workers=options.workers, extra_env={"CELERY_TASK_ALWAYS_EAGER": "1"}
@@ -355,43 +396,55 @@ def main() -> None:
             start_at = time.monotonic() + lead
             return start_at, start_at + seconds
 
-        # CPU seconds each part of the machine spent inside the windows, and
-        # the seconds sampled: where a signed request's extra cost lands.
-        spent = {m: dict.fromkeys((*_PARTS, "sampled"), 0.0) for m in ("signed", "unsigned")}
+        # CPU seconds each part of the machine spent in each mode's slices,
+        # and the seconds sampled: where a signed request's extra cost lands.
+        spent = {m: dict.fromkeys((*_PARTS, "sampled"), 0.0) for m in _MODES}
         with multiprocessing.get_context("spawn").Pool(options.clients) as pool:
-            # The warm-up (unsigned, the faster mode) sizes every round's
-            # batch of prepared requests, and the lead to prepare it.
-            warmup = 2.0
+            # The warm-up sizes every round's batches of prepared requests
+            # (from the faster mode's rate), and the lead to prepare them.
+            warmup, warmup_slice = 2.0, 0.5
             sent = pool.map(
-                _load, [("unsigned", base_url, state_path, *window(warmup), 1200)] * options.clients
+                _load,
+                [(base_url, state_path, *window(warmup), warmup_slice, 600)] * options.clients,
             )
-            batch = int(
-                max(r[0] + r[1] for r in sent) / warmup * options.seconds * options.headroom
-            )
+            rate = max(sum(r["unsigned"][:2]) for r in sent) / (warmup / 2)
+            batch = int(rate * options.seconds * options.headroom)
             lead = options.lead or _preparation_seconds(
                 base_url, state_path, batch, options.clients
             )
-            print(f"each client prepares {batch} requests per round, in a lead of {lead:.1f} s")
+            print(
+                f"each client prepares {batch} requests of each mode per round, "
+                f"in a lead of {lead:.1f} s"
+            )
             parts = _part_pids(server.pid, env.get("REDIS_URL"))
             for _round in range(options.rounds):
-                for mode in ("unsigned", "signed"):
-                    start_at, end_at = window(options.seconds)
-                    running = pool.map_async(
-                        _load,
-                        [(mode, base_url, state_path, start_at, end_at, batch)] * options.clients,
-                    )
-                    time.sleep(max(0.0, start_at + 0.2 - time.monotonic()))
-                    before = _parts_cpu(parts)
-                    time.sleep(max(0.0, end_at - 0.2 - time.monotonic()))
-                    for part, seconds in _parts_cpu(parts).items():
-                        spent[mode][part] += seconds - before[part]
-                    spent[mode]["sampled"] += options.seconds - 0.4
-                    results = running.get()
-                    per_round[mode].append(sum(r[0] for r in results) / options.seconds)
-                    totals[mode][0] += sum(r[0] for r in results)
-                    totals[mode][1] += sum(r[1] for r in results)
-                    cpu[mode] += [ms for r in results for ms in r[2]]
-                    totals[mode][2] += options.seconds
+                start_at, end_at = window(2 * options.seconds)
+                running = pool.map_async(
+                    _load,
+                    [(base_url, state_path, start_at, end_at, options.slice, batch)]
+                    * options.clients,
+                )
+                before = None
+                for index in range(slices + 1):
+                    time.sleep(max(0.0, start_at + index * options.slice - time.monotonic()))
+                    now = _parts_cpu(parts)
+                    if before is not None:
+                        mode = _PATTERN[(index - 1) % len(_PATTERN)]
+                        for part, seconds in now.items():
+                            spent[mode][part] += seconds - before[part]
+                        spent[mode]["sampled"] += options.slice
+                    before = now
+                results = running.get()
+                for mode in _MODES:
+                    ok = sum(r[mode][0] for r in results)
+                    # The clients' seconds on this mode, per client: the
+                    # window's share the mode had.
+                    seconds = sum(r[mode][3] for r in results) / options.clients
+                    per_round[mode].append(ok / seconds)
+                    totals[mode][0] += ok
+                    totals[mode][1] += sum(r[mode][1] for r in results)
+                    totals[mode][2] += seconds
+                    cpu[mode] += [ms for r in results for ms in r[mode][2]]
 
     signed_rps = totals["signed"][0] / totals["signed"][2]
     unsigned_rps = totals["unsigned"][0] / totals["unsigned"][2]
@@ -405,7 +458,7 @@ def main() -> None:
     print(
         f"database {database}, replay cache {'redis' if env.get('REDIS_URL') else 'database'}, "
         f"{options.workers} gunicorn workers, {options.clients} client processes, "
-        f"{options.rounds} x {options.seconds:g} s per mode"
+        f"{options.rounds} rounds of {options.seconds:g} s per mode, in turns of {options.slice:g} s"
     )
     print(f"unsigned  {unsigned_rps:8.1f} req/s  ({totals['unsigned'][1]} errors)")
     print(
