@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -83,13 +82,14 @@ def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, list[str]] | Non
     return None if found is None else (found.terminal, found.public_keys)
 
 
-@dataclass
-class TerminalAuth:
-    """What terminal_auth_find found. `stamp` is the auth cache entry's exact
-    bytes in Redis it was read from (None: not known to be cached); `local`
-    says it came from this process's memory, so the caller MUST compare the
-    stamp with Redis's current entry (replay.signed_request_admit reads it in
-    the nonce claim's round trip) before trusting it."""
+class TerminalAuth(NamedTuple):
+    """What terminal_auth_find found (a named tuple: built on every signed
+    request for a fraction of a dataclass's cost). `stamp` is the auth
+    cache entry's exact bytes in Redis it was read from (None: not known to
+    be cached); `local` says it came from this process's memory, so the
+    caller MUST compare the stamp with Redis's current entry
+    (replay.signed_request_admit reads it in the nonce claim's round trip)
+    before trusting it."""
 
     terminal: Terminal
     public_keys: list[str]

@@ -20,6 +20,7 @@ import hashlib
 import re
 import secrets
 import time
+from binascii import b2a_base64
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -538,14 +539,15 @@ def response_signature_fields(
         f'"@signature-params": {params}'
     ).encode("ascii")
     signature = private_key.sign(base)
-    return digest, f"{LABEL}={params}", f"{LABEL}=:{base64.b64encode(signature).decode()}:"
+    return digest, f"{LABEL}={params}", f"{LABEL}=:{b2a_base64(signature, newline=False).decode()}:"
 
 
 def content_digest(body: bytes) -> str:
     """The Content-Digest field of `body` (RFC 9530, sha-256), as
     ContentDigest.create writes it, without its structured-field round trip;
     tests/terminals compare the two."""
-    return f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode()}:"
+    # binascii, as base64.b64encode calls it, without its Python wrapper.
+    return f"sha-256=:{b2a_base64(hashlib.sha256(body).digest(), newline=False).decode()}:"
 
 
 def _request_signature_member(message: Any) -> str | None:
