@@ -25,7 +25,8 @@ from apps.core.api import error_body
 from apps.core.redis_clients import HotScript, cache_key
 
 LOGIN_PATHS = ("/login/", "/admin/login/", "/api/v1/wallet/login")
-# Where the count waits for the view (see the module docstring).
+# The terminal API, whose count waits for the view (see the module
+# docstring) and whose every answer is signed (apps/terminals/middleware.py).
 TERMINAL_API_PREFIX = "/api/v1/terminal/"
 
 

@@ -9,12 +9,11 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from apps.core.ratelimit import TERMINAL_API_PREFIX
 from apps.terminals.crypto import server_signing_keys
 from apps.terminals.signing import request_signature_member, response_signature_fields
 
 logger = logging.getLogger(__name__)
-
-TERMINAL_API_PREFIX = "/api/v1/terminal/"
 
 
 class TerminalResponseSigningMiddleware:
