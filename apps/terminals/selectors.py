@@ -167,21 +167,24 @@ def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
     canonical_id = str(public_id)
     cache_key = redis_cache_key(_auth_cache_key(canonical_id))
     serializer = default_cache._cache._serializer  # type: ignore[attr-defined]
-    raw = redis_client().get(cache_key)
+    client = redis_client()
+    raw = client.get(cache_key)
     if raw is not None:
         found = serializer.loads(raw)
         if found != _TOMBSTONE:
-            _local_auth_remember(canonical_id, cache_key, raw, serializer.loads(raw))
-            return TerminalAuth(found[0], _usable(found[1]), cache_key, raw, False)
+            # The process keeps this one; the request gets a copy.
+            _local_auth_remember(canonical_id, cache_key, raw, found)
+            return TerminalAuth(_model_copy(found[0]), _usable(found[1]), cache_key, raw, False)
     loaded = _terminal_with_keys_load(public_id)
     if loaded is None:
         return None
-    stamp = None
-    # Never over a tombstone (cache.add): see AUTH_CACHE_SECONDS.
-    if raw is None and cache.add(_auth_cache_key(canonical_id), loaded, AUTH_CACHE_SECONDS):
-        stamp = serializer.dumps(loaded)
-        _local_auth_remember(canonical_id, cache_key, stamp, serializer.loads(stamp))
-    return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, stamp, False)
+    # Never over a tombstone (SET NX, as cache.add): see AUTH_CACHE_SECONDS.
+    # The bytes written are the stamp.
+    stamp = serializer.dumps(loaded)
+    if raw is None and client.set(cache_key, stamp, nx=True, ex=AUTH_CACHE_SECONDS):
+        _local_auth_remember(canonical_id, cache_key, stamp, loaded)
+        return TerminalAuth(_model_copy(loaded[0]), _usable(loaded[1]), cache_key, stamp, False)
+    return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, None, False)
 
 
 def terminal_distance_from_shop_m(

@@ -658,3 +658,31 @@ def test_the_request_url_refuses_a_host_every_time_and_follows_allowed_hosts(set
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_TLS", "on")
     secure = RequestFactory().get("/p", HTTP_HOST="evil.example.com", HTTP_X_TLS="on")
     assert request_url(secure) == "https://evil.example.com/p"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("source", ["database", "redis"])
+def test_a_lookup_that_fills_the_process_copy_hands_the_request_its_own(terminal, source):
+    """The state a lookup keeps for the process is not the object the
+    request gets, whether it came from the database or from Redis."""
+    from django.core.cache import cache
+
+    from apps.terminals import selectors
+    from apps.terminals.selectors import terminal_auth_find, terminal_auth_local
+
+    key = str(terminal.public_id)
+    cache.delete(f"terminal-auth:{key}")
+    selectors.terminal_auth_local_forget(key)
+    if source == "redis":
+        terminal_auth_find(key_id=key)  # fills Redis
+        selectors.terminal_auth_local_forget(key)
+    found = terminal_auth_find(key_id=key)
+    assert found.stamp is not None  # Redis holds it, and so does the process
+    found.terminal.status = "retired"
+    found.terminal.merchant.name = "changed"
+    held = terminal_auth_local(key_id=key)
+    assert held.stamp == found.stamp
+    assert (held.terminal.status, held.terminal.merchant.name) == (
+        terminal.status,
+        terminal.merchant.name,
+    )
