@@ -127,3 +127,18 @@ def test_a_client_over_its_limit_costs_no_lookup_of_a_terminal_this_process_does
         terminal_request_authenticate(request)
     assert (refused.value.status_code, refused.value.error_code) == (429, "rate_limited")
     assert request.rate_limit_pending.counted
+
+
+def test_whether_a_view_counts_its_ip_hit_itself_follows_its_own_authentication():
+    """A view made with as_view(authentication_classes=...) is judged by what
+    it was given, not by its class's default."""
+    from apps.core.ratelimit import counts_in_admission
+    from apps.terminals.api.auth import TerminalSignatureAuthentication
+    from apps.terminals.api.views import PingView, TimeView
+
+    assert counts_in_admission(PingView.as_view())
+    assert not counts_in_admission(PingView.as_view(authentication_classes=[]))
+    assert not counts_in_admission(TimeView.as_view())
+    assert counts_in_admission(
+        TimeView.as_view(authentication_classes=[TerminalSignatureAuthentication])
+    )
