@@ -136,13 +136,16 @@ def _model_copy(instance: Any) -> Any:
     request gets its own, so nothing a request sets on its terminal reaches
     another request."""
     copied = instance.__class__.__new__(instance.__class__)
-    copied.__dict__.update(instance.__dict__)
+    copied.__dict__ = instance.__dict__.copy()
     state = copied._state = ModelState.__new__(ModelState)
-    state.__dict__.update(instance._state.__dict__)
-    state.fields_cache = {
-        name: None if related is None else _model_copy(related)
-        for name, related in instance._state.fields_cache.items()
-    }
+    state.__dict__ = instance._state.__dict__.copy()
+    related = state.fields_cache
+    if related:
+        state.fields_cache = {
+            name: None if value is None else _model_copy(value) for name, value in related.items()
+        }
+    else:
+        state.fields_cache = {}
     return copied
 
 
