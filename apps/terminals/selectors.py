@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -75,7 +77,19 @@ def _usable(keys: list[tuple[str, object]]) -> list[str]:
     ]
 
 
-def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, list[str]] | None:
+def _usable_until(keys: list[tuple[str, object]]) -> tuple[tuple[str, ...], float]:
+    """The usable keys and the moment (time.time()) the first of them
+    expires, when they stop being the usable keys (inf: none expires)."""
+    usable = tuple(_usable(keys))
+    expiries = [
+        expires_at.timestamp()  # type: ignore[attr-defined]
+        for public_key, expires_at in keys
+        if expires_at is not None and public_key in usable
+    ]
+    return usable, min(expiries, default=math.inf)
+
+
+def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, Sequence[str]] | None:
     """The terminal a signature's keyid names and its usable public keys,
     newest first. None when the keyid names no terminal."""
     found = terminal_auth_find(key_id=key_id)
@@ -92,7 +106,7 @@ class TerminalAuth(NamedTuple):
     before trusting it."""
 
     terminal: Terminal
-    public_keys: list[str]
+    public_keys: Sequence[str]
     cache_key: str
     stamp: bytes | None
     local: bool
@@ -100,19 +114,21 @@ class TerminalAuth(NamedTuple):
 
 # Per process, with Redis only, by terminal id (a keyid as terminals write
 # it): the auth cache entry's full key, its bytes as last read from Redis,
-# and what they unpickle to. Never trusted alone: every request checks the
-# bytes against Redis in the round trip that claims its nonce, so a status
-# or key change (which replaces the Redis entry with a tombstone) is seen on
-# the terminal's next request, as without this copy; it saves the GET and
-# the unpickling.
-_LOCAL_AUTH: dict[str, tuple[str, bytes, tuple[Terminal, list[tuple[str, object]]]]] = {}
+# the terminal they unpickle to, its usable keys and the moment the first of
+# those expires (after which the copy is not used). Never trusted alone:
+# every request checks the bytes against Redis in the round trip that claims
+# its nonce, so a status or key change (which replaces the Redis entry with
+# a tombstone) is seen on the terminal's next request, as without this copy;
+# it saves the GET and the unpickling.
+_LOCAL_AUTH: dict[str, tuple[str, bytes, Terminal, tuple[str, ...], float]] = {}
 _LOCAL_AUTH_MAX = 10_000
 
 
 def _local_auth_remember(key_id: str, cache_key: str, stamp: bytes, loaded: tuple) -> None:
     if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
         _LOCAL_AUTH.clear()
-    _LOCAL_AUTH[key_id] = (cache_key, stamp, loaded)
+    terminal, keys = loaded
+    _LOCAL_AUTH[key_id] = (cache_key, stamp, terminal, *_usable_until(keys))
 
 
 def terminal_auth_local_forget(key_id: str) -> None:
@@ -126,8 +142,10 @@ def terminal_auth_local(*, key_id: str) -> TerminalAuth | None:
     held = _LOCAL_AUTH.get(key_id) if settings.REDIS_URL else None
     if held is None:
         return None
-    cache_key, stamp, (terminal, keys) = held
-    return TerminalAuth(_model_copy(terminal), _usable(keys), cache_key, stamp, True)
+    cache_key, stamp, terminal, usable, until = held
+    if time.time() >= until:
+        return None  # a key expired: the next lookup works them out again
+    return TerminalAuth(_model_copy(terminal), usable, cache_key, stamp, True)
 
 
 def _model_copy(instance: Any) -> Any:

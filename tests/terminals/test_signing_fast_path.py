@@ -311,6 +311,41 @@ def test_a_key_revoked_while_held_in_process_memory_is_refused_on_the_next_reque
 
 
 @pytest.mark.redis
+def test_a_previous_key_held_in_process_memory_stops_working_when_its_grace_period_ends(
+    pos, terminal, settings
+):
+    """Nothing tells a process that a grace period has ended: its copy goes
+    by the keys' own expiry."""
+    import time
+
+    from django.core.cache import cache
+
+    from apps.terminals import selectors
+    from apps.terminals.models import TerminalKey
+    from tests.terminals.conftest import error_code, send, signed_request
+
+    settings.TERMINAL_KEY_GRACE_SECONDS = 2
+    old_private = pos.private_key
+    pos.rotate_key()
+    cache.delete(f"terminal-auth:{terminal.public_id}")  # the rotation's tombstone
+
+    def old_key_ping():
+        return send(
+            pos, signed_request(pos, "GET", "/api/v1/terminal/ping", private_key=old_private)
+        )
+
+    for _ in range(2):
+        assert old_key_ping().status_code == 200
+    assert str(terminal.public_id) in selectors._LOCAL_AUTH
+    grace_end = TerminalKey.objects.get(terminal=terminal, expires_at__isnull=False).expires_at
+    time.sleep(max(0.0, grace_end.timestamp() - time.time()) + 0.2)
+
+    response = old_key_ping()
+    assert (response.status_code, error_code(response)) == (401, "signature_invalid")
+    assert pos.get("/api/v1/terminal/ping").status_code == 200
+
+
+@pytest.mark.redis
 def test_a_terminal_held_in_process_memory_is_checked_again_when_redis_forgot_it(pos, terminal):
     from django.core.cache import cache
 
