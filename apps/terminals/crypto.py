@@ -6,7 +6,9 @@ Public keys travel as base64 of their raw 32 bytes. A server key id is
 terminal can check that a published key and its id belong together.
 
 This module is imported by the terminal client too (apps/terminals/client.py):
-the functions that need no Django settings must not touch them.
+the functions that need no Django settings must not touch them (importing
+`django.conf.settings` reads none; the server's key functions, called for
+every response, read it without an import each time).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.conf import settings
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
@@ -110,8 +113,6 @@ def _encryption_keys(configured: tuple[str, ...]) -> tuple[ServerEncryptionKey, 
 
 def server_signing_keys() -> tuple[ServerSigningKey, ...]:
     """The configured response-signing keys; the first is current."""
-    from django.conf import settings
-
     keys = _signing_keys(tuple(settings.TERMINAL_SIGNING_KEYS))
     if not keys:
         raise RuntimeError("TERMINAL_SIGNING_KEYS is empty")
@@ -120,8 +121,6 @@ def server_signing_keys() -> tuple[ServerSigningKey, ...]:
 
 def server_encryption_keys() -> tuple[ServerEncryptionKey, ...]:
     """The configured secret-encryption keys; the first is current."""
-    from django.conf import settings
-
     keys = _encryption_keys(tuple(settings.TERMINAL_ENCRYPTION_KEYS))
     if not keys:
         raise RuntimeError("TERMINAL_ENCRYPTION_KEYS is empty")
