@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import time
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -127,18 +128,20 @@ class TimeView(APIView):
         return Response({"ok": True, "server_time": timezone.now().isoformat()})
 
 
+def ping_answer(terminal_id: uuid.UUID) -> Response:
+    """What GET /api/v1/terminal/ping answers (and bench/signing.py's
+    unsigned twin of it)."""
+    return Response(
+        {"ok": True, "terminal_id": str(terminal_id), "server_time": timezone.now().isoformat()}
+    )
+
+
 class PingView(TerminalAPIView):
     """A signed no-op: checks the terminal's keys and clock end to end."""
 
     @extend_schema(responses=s.PingOutput)
     def get(self, request: Any) -> Response:
-        return Response(
-            {
-                "ok": True,
-                "terminal_id": str(self.terminal.public_id),
-                "server_time": timezone.now().isoformat(),
-            }
-        )
+        return ping_answer(self.terminal.public_id)
 
 
 class ConfigView(TerminalAPIView):
