@@ -38,13 +38,10 @@ from http_message_signatures import (
 from http_message_signatures._url import _URL, parse_url
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from http_message_signatures.structures import normalize_header_value
-from nacl.bindings import (
-    crypto_sign,
-    crypto_sign_open,
-    crypto_sign_PUBLICKEYBYTES,
-    crypto_sign_seed_keypair,
-)
+from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
+
+from apps.terminals.crypto import SodiumSigningKey, b64decode_key, ed25519_public_key
 
 LABEL = "sig"
 ALG = "ed25519"
@@ -424,12 +421,9 @@ _PLAIN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 def _libsodium_key(public_b64: str) -> bytes:
     # libsodium (PyNaCl) verifies Ed25519 in about 60% of the time OpenSSL
     # (cryptography) takes here; the same RFC 8032 signatures. A public key
-    # is no secret: the cache only maps its text to its raw bytes, checked
-    # to be a key's length once (crypto_sign_open reads 32 bytes of it).
-    raw = base64.b64decode(public_b64, validate=True)
-    if len(raw) != crypto_sign_PUBLICKEYBYTES:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return raw
+    # is no secret: the cache only maps its text to its raw 32 bytes
+    # (crypto_sign_open reads 32 bytes of it), decoded and checked once.
+    return b64decode_key(public_b64)
 
 
 def request_verify_parsed(
@@ -467,28 +461,10 @@ def request_verify_parsed(
     request_verify(
         message,
         key_id=parsed.key_id,
-        public_keys=[
-            ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(k)) for k in public_keys
-        ],
+        public_keys=[ed25519_public_key(k) for k in public_keys],
         body=body,
         skew_seconds=skew_seconds,
     )
-
-
-class SodiumSigningKey:
-    """An Ed25519 private key that signs through libsodium's own binding
-    (the server's response key): the same RFC 8032 signatures as OpenSSL's
-    (Ed25519 is deterministic), in about 60% of its time here. Like
-    Ed25519PrivateKey, `sign` returns the 64-byte signature."""
-
-    __slots__ = ("_secret",)
-
-    def __init__(self, seed: bytes) -> None:
-        self._secret = crypto_sign_seed_keypair(seed)[1]
-
-    def sign(self, data: bytes) -> bytes:
-        # crypto_sign returns the signature followed by the message.
-        return crypto_sign(data, self._secret)[:64]
 
 
 def response_sign(

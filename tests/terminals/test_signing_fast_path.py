@@ -20,10 +20,10 @@ from django.test import RequestFactory
 from http_message_signatures import HTTPMessageSigner, InvalidSignature, algorithms
 
 from apps.terminals.api.messages import DjangoRequestMessage, DjangoResponseMessage
+from apps.terminals.crypto import SodiumSigningKey
 from apps.terminals.signing import (
     LABEL,
     SignatureError,
-    SodiumSigningKey,
     content_digest,
     request_components,
     request_sign,
