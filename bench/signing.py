@@ -21,7 +21,10 @@ slice of every round: signed_rps against unsigned_rps). Each round's own
 figure is printed too, and from their spread a 95 % interval for the
 overhead (Student's t): on a shared machine one run's figure is only as
 good as that interval. The figure from CPU per request (what throughput
-would be on a machine the bench had to itself) is printed beside it.
+would be on a machine the bench had to itself) is printed beside it, and
+the same from the gunicorn processes' CPU alone: the overhead of a server
+whose load comes from other machines, undiluted by the clients' CPU
+(about half of this machine's, and nearly alike in both modes).
 
 Database: a scratch PostgreSQL database (created and dropped) on the server
 DATABASE_URL names, when set; else a temporary SQLite file. REDIS_URL, when set,
@@ -526,6 +529,14 @@ def main() -> None:
         1 - sum(part_us["unsigned"].values()) / sum(part_us["signed"].values())
     ) * 100
     print(f"overhead from CPU per request: {cpu_overhead_pct:.1f} %")
+    # The gunicorn processes alone: load generated elsewhere.
+    server_only_overhead_pct = (
+        1 - part_us["unsigned"]["workers"] / part_us["signed"]["workers"]
+    ) * 100
+    print(
+        f"overhead from the workers' CPU alone (load generated elsewhere): "
+        f"{server_only_overhead_pct:.1f} %"
+    )
     server_overhead_pct = (1 - server_unsigned_us / server_signed_us) * 100
     print(
         f"server-side, in-process: {server_unsigned_us:.0f} µs unsigned, {server_signed_us:.0f} µs signed "
@@ -541,6 +552,7 @@ def main() -> None:
                 "median_round_overhead_pct": round(median_overhead_pct, 1),
                 "overhead_ci95_pct": [round(low_pct, 1), round(high_pct, 1)],
                 "cpu_overhead_pct": round(cpu_overhead_pct, 1),
+                "server_only_overhead_pct": round(server_only_overhead_pct, 1),
                 "verify_us": round(verify_us, 1),
                 "library_verify_us": round(library_verify_us, 1),
                 "response_sign_us": round(sign_us, 1),
