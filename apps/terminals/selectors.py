@@ -124,11 +124,15 @@ _LOCAL_AUTH: dict[str, tuple[str, bytes, Terminal, tuple[str, ...], float]] = {}
 _LOCAL_AUTH_MAX = 10_000
 
 
-def _local_auth_remember(key_id: str, cache_key: str, stamp: bytes, loaded: tuple) -> None:
+def _local_auth_remember(key_id: str, cache_key: str, stamp: bytes, loaded: tuple) -> TerminalAuth:
+    """Keeps `loaded` as the process's copy; the request's own TerminalAuth
+    (a copy of the terminal, the keys worked out once for both)."""
     if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
         _LOCAL_AUTH.clear()
     terminal, keys = loaded
-    _LOCAL_AUTH[key_id] = (cache_key, stamp, terminal, *_usable_until(keys))
+    usable, until = _usable_until(keys)
+    _LOCAL_AUTH[key_id] = (cache_key, stamp, terminal, usable, until)
+    return TerminalAuth(_model_copy(terminal), usable, cache_key, stamp, False)
 
 
 def terminal_auth_local_forget(key_id: str) -> None:
@@ -194,8 +198,7 @@ def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
         found = serializer.loads(raw)
         if found != _TOMBSTONE:
             # The process keeps this one; the request gets a copy.
-            _local_auth_remember(canonical_id, cache_key, raw, found)
-            return TerminalAuth(_model_copy(found[0]), _usable(found[1]), cache_key, raw, False)
+            return _local_auth_remember(canonical_id, cache_key, raw, found)
     loaded = _terminal_with_keys_load(public_id)
     if loaded is None:
         return None
@@ -203,8 +206,7 @@ def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
     # The bytes written are the stamp.
     stamp = serializer.dumps(loaded)
     if raw is None and client.set(cache_key, stamp, nx=True, ex=AUTH_CACHE_SECONDS):
-        _local_auth_remember(canonical_id, cache_key, stamp, loaded)
-        return TerminalAuth(_model_copy(loaded[0]), _usable(loaded[1]), cache_key, stamp, False)
+        return _local_auth_remember(canonical_id, cache_key, stamp, loaded)
     return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, None, False)
 
 
