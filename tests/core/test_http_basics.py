@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import time
+from types import SimpleNamespace
 
 import pytest
 from django.test import override_settings
@@ -102,7 +104,13 @@ def test_the_portal_uses_csrf_protection(db, owner):
 
 
 @override_settings(RATE_LIMITS={"login": (3, 60), "api": (5, 60)})
-def test_login_attempts_beyond_the_limit_get_429_with_retry_after(client, db):
+def test_login_attempts_beyond_the_limit_get_429_with_retry_after(client, db, monkeypatch):
+    # The limit counts per fixed minute: every attempt falls in the middle of
+    # one, however slowly the machine runs them (else a minute could end
+    # between them and start the count afresh).
+    now = time.time()
+    in_one_window = now - now % 60 + 30
+    monkeypatch.setattr("apps.core.ratelimit.time", SimpleNamespace(time=lambda: in_one_window))
     statuses = [
         client.post("/login/", {"username": "a@b.test", "password": "wrong"}).status_code
         for _ in range(4)
