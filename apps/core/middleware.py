@@ -38,23 +38,6 @@ class RequestIdMiddleware:
         return response
 
 
-class BenchCpuTimingMiddleware:
-    """Benchmarks only (TERMINAL_BENCH_ENDPOINTS): adds the worker's CPU time
-    for the whole request (`cpu` in Server-Timing), a figure that noisy
-    machines disturb far less than wall time."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        started = time.thread_time()
-        response = self.get_response(request)
-        cpu = f"cpu;dur={(time.thread_time() - started) * 1000:.2f}"
-        timing = response.get("Server-Timing")
-        response["Server-Timing"] = f"{timing}, {cpu}" if timing else cpu
-        return response
-
-
 class SecurityHeadersMiddleware:
     """Headers Django's SecurityMiddleware does not set: a strict CSP (no
     inline script anywhere) and a closed Permissions-Policy."""

@@ -1,129 +1,53 @@
-"""The process's shared Redis client, for hot paths that need raw commands
-(pipelines) next to Django's cache: rate limits, the terminal replay cache
-and the terminal auth cache."""
+"""The process's Redis client, for what Django's cache API cannot say in one
+round trip: rate-limit counters (INCR with EXPIRE) and the signed-request
+admission (one Lua script). redis-py's client is thread-safe and its
+connection pool reconnects in a forked child (a gunicorn worker).
+
+Keys are the cache's own (its KEY_PREFIX and version), so what the client
+writes Django's cache reads (a counter, say), and a test run or a benchmark
+never meets another's keys in a shared Redis.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
-from typing import Any
-
+import redis
 from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.base import default_key_func
-from django.core.signals import setting_changed
-from hiredis import pack_command
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from django.core.cache import caches
+from redis.commands.core import Script
 
-_shared_redis_clients: dict[str, Any] = {}
+# A Redis that does not answer must fail a request quickly (a 503), not hold
+# a worker: connection refused is immediate, a hung server costs this long.
+SOCKET_TIMEOUT_SECONDS = 2.0
+
+_clients: dict[str, redis.Redis] = {}
 
 
-def redis_client() -> Any:
-    """One redis.Redis per process for the hot paths (rate limits, the
-    terminal replay cache and auth cache). Django's RedisCache builds a new
-    client object on every get_client() call, which costs more than the
-    round trip it makes on a signed request; this one shares the cache's
-    connection pool (thread-safe, and it reconnects after a fork)."""
-    location = str(settings.CACHES["default"].get("LOCATION", ""))
-    client = _shared_redis_clients.get(location)
+def redis_client() -> redis.Redis:
+    """The client of settings.REDIS_URL (one per process and URL)."""
+    url = settings.REDIS_URL
+    client = _clients.get(url)
     if client is None:
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-        _shared_redis_clients[location] = client
+        client = _clients[url] = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        )
     return client
 
 
-class HotScript:
-    """A Lua script on a hot path (the signed-request admission), run with
-    EVALSHA on this thread's own connection to the cache's Redis. A pooled
-    client call checks a connection out of the pool (a poll() health check
-    per command) and goes through the client's command and retry machinery:
-    about 30 µs of CPU more here, per signed request.
-
-    The script loads itself into Redis when it is missing (NOSCRIPT); a
-    dropped connection is reopened once, then the error is raised as
-    redis-py raises it. The connection belongs to one thread of one process
-    (it is opened afresh after a fork)."""
-
-    def __init__(self, lua: str) -> None:
-        self.lua = lua
-        self.sha = hashlib.sha1(lua.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
-
-    def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
-        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
-        try:
-            return _thread_command(command)
-        except NoScriptError:
-            _thread_command(("SCRIPT", "LOAD", self.lua))
-            return _thread_command(command)
+def redis_key(key: str) -> str:
+    """The key Django's cache stores `key` under."""
+    return caches["default"].make_key(key)
 
 
-_thread = threading.local()
+_scripts: dict[tuple[str, str], Script] = {}
 
 
-def _forget_after_fork() -> None:
-    # A forked child (a gunicorn worker) must not share its parent's
-    # sockets: it opens its own on first use.
-    global _thread
-    _thread = threading.local()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def _thread_connection() -> Any:
-    connection = getattr(_thread, "connection", None)
-    if connection is None:
-        pool = redis_client().connection_pool
-        connection = _thread.connection = pool.connection_class(**pool.connection_kwargs)
-    return connection
-
-
-def _thread_command(command: tuple) -> Any:
-    # Packed by hiredis itself: redis-py's packer only adds a pass over the
-    # arguments for types (bytearray, memoryview) these never are.
-    packed = [pack_command(command)]
-    connection = _thread_connection()
-    try:
-        connection.send_packed_command(packed)
-        return connection.read_response()
-    except (RedisConnectionError, RedisTimeoutError):
-        # Closed by the server while idle, or Redis restarted: once more on a
-        # new connection (as redis-py's own retry would).
-        connection.disconnect()
-    connection.send_packed_command(packed)
-    return connection.read_response()
-
-
-def cache_key(key: str) -> str:
-    """caches["default"].make_key(key): the key the cache's Redis holds
-    `key` under (its prefix and version), without looking the cache up on
-    every call. make_key, not make_and_validate_key: Redis keys are
-    binary-safe, so the memcached-compatibility scan is of no use."""
-    prefix = _key_prefix
-    if prefix is None:
-        prefix = _key_prefix_load()
-    return prefix + key if prefix else caches["default"].make_key(key)
-
-
-_key_prefix: str | None = None
-
-
-def _key_prefix_load() -> str:
-    # What make_key puts before every key: "" (no shortcut) unless the
-    # cache builds keys with Django's default function.
-    global _key_prefix
-    default = caches["default"]
-    _key_prefix = default.make_key("") if default.key_func is default_key_func else ""
-    return _key_prefix
-
-
-def _key_prefix_forget(*, setting: str, **_kwargs: Any) -> None:
-    global _key_prefix
-    if setting == "CACHES":
-        _key_prefix = None
-
-
-setting_changed.connect(_key_prefix_forget)
+def redis_script(lua: str) -> Script:
+    """`lua` registered with the client of settings.REDIS_URL: calling it
+    runs EVALSHA (loading the script again when Redis has forgotten it)."""
+    key = (settings.REDIS_URL, lua)
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = redis_client().register_script(lua)
+    return script

@@ -7,8 +7,7 @@ terminal can check that a published key and its id belong together.
 
 This module is imported by the terminal client too (apps/terminals/client.py):
 the functions that need no Django settings must not touch them (importing
-`django.conf.settings` reads none; the server's key functions, called for
-every response, read it without an import each time).
+`django.conf.settings` reads none).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from functools import lru_cache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
-from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
@@ -62,24 +60,12 @@ def ed25519_private_raw(private_key: ed25519.Ed25519PrivateKey) -> bytes:
     )
 
 
+# A terminal's public key is decoded on every signed request it makes; the
+# decoded key object is immutable and no secret, so it is kept.
+@lru_cache(maxsize=4096)
 def ed25519_public_key(public_b64: str) -> ed25519.Ed25519PublicKey:
+    """ValueError when `public_b64` is not base64 of a raw 32-byte key."""
     return ed25519.Ed25519PublicKey.from_public_bytes(b64decode_key(public_b64))
-
-
-class SodiumSigningKey:
-    """An Ed25519 private key that signs through libsodium's own binding
-    (the server's response key): the same RFC 8032 signatures as OpenSSL's
-    (Ed25519 is deterministic), in about 60% of its time here. Like
-    Ed25519PrivateKey, `sign` returns the 64-byte signature."""
-
-    __slots__ = ("_secret",)
-
-    def __init__(self, seed: bytes) -> None:
-        self._secret = crypto_sign_seed_keypair(seed)[1]
-
-    def sign(self, data: bytes) -> bytes:
-        # crypto_sign returns the signature followed by the message.
-        return crypto_sign(data, self._secret)[:64]
 
 
 @dataclass(frozen=True)
@@ -87,9 +73,6 @@ class ServerSigningKey:
     key_id: str
     private_key: ed25519.Ed25519PrivateKey
     public_b64: str
-    # The same key for libsodium, which signs every API response in about
-    # 60% of the time OpenSSL takes here (the same RFC 8032 signatures).
-    sodium_key: SodiumSigningKey
 
 
 @dataclass(frozen=True)
@@ -105,14 +88,7 @@ def _signing_keys(configured: tuple[str, ...]) -> tuple[ServerSigningKey, ...]:
     for value in configured:
         private = ed25519.Ed25519PrivateKey.from_private_bytes(b64decode_key(value))
         public_raw = ed25519_public_raw(private)
-        keys.append(
-            ServerSigningKey(
-                key_id_for(public_raw),
-                private,
-                b64(public_raw),
-                SodiumSigningKey(ed25519_private_raw(private)),
-            )
-        )
+        keys.append(ServerSigningKey(key_id_for(public_raw), private, b64(public_raw)))
     return tuple(keys)
 
 

@@ -1,9 +1,18 @@
 """The nonce replay cache: a nonce is accepted once per scope (a terminal id,
-or "activation") within the replay window.
+or "activation") within the replay window, whatever happens to Redis.
 
-With REDIS_URL, one `SET key 1 NX EX ttl` shared by every web process; with
-no Redis (the embedded setup), a unique row in the database, which is just
-as atomic, pruned by `terminal_nonces_prune`.
+- With REDIS_URL, every signed request claims its nonce in Redis first
+  (`SET NX EX`, in the one round trip that also counts the terminal's rate
+  limit): the fast refusal of a replay. Redis may lose what it holds (a
+  restart, a flush, a failover to a replica that lags), so every nonce is
+  ALSO kept durably in PostgreSQL for the window: a request that carries an
+  Idempotency-Key stores its nonce in its idempotency record, written in
+  the same transaction as what it does (apps.transactions: no extra round
+  trip on a payment); any other signed request claims a TerminalNonce row
+  (TerminalAPIView.initial).
+- Without Redis (the embedded setup), the TerminalNonce row is the claim.
+
+Expired rows are pruned by `nonces_prune` (a periodic task).
 """
 
 from __future__ import annotations
@@ -13,18 +22,15 @@ import time
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
-from apps.core.ratelimit import (
-    PendingHit,
-    rate_limit_count,
-    rate_limit_key,
-    retry_after_seconds,
-)
-from apps.core.redis_clients import HotScript, cache_key
+from apps.core.ratelimit import rate_limit_count, rate_limit_key, retry_after_seconds
+from apps.core.redis_clients import redis_key, redis_script
 from apps.terminals.models import TerminalNonce
+
+# The terminal's own rate limit counts requests per minute.
+TERMINAL_WINDOW = 60
 
 
 def replay_window_seconds() -> int:
@@ -34,25 +40,27 @@ def replay_window_seconds() -> int:
 
 
 def nonce_claim(*, scope: str, nonce: str) -> bool:
-    """True the first time (scope, nonce) is seen in the window, else False."""
-    ttl = replay_window_seconds()
-    if settings.REDIS_URL:
-        return bool(cache.add(f"tnonce:{scope}:{nonce}", 1, timeout=ttl))
+    """True the first time (scope, nonce) is seen in the window, else False:
+    one statement that inserts the row, or takes over an expired row not
+    yet pruned (that one is no replay)."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            TerminalNonce.objects.create(
-                scope=scope, nonce=nonce, expires_at=now + datetime.timedelta(seconds=ttl)
-            )
-        return True
-    except IntegrityError:
-        pass
-    # An expired row not yet pruned does not count as a replay.
-    with transaction.atomic():
-        taken = TerminalNonce.objects.filter(scope=scope, nonce=nonce, expires_at__lt=now).update(
-            expires_at=now + datetime.timedelta(seconds=ttl)
+    table = connection.ops.quote_name(TerminalNonce._meta.db_table)
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (scope, nonce, expires_at) VALUES (%s, %s, %s) "  # noqa: S608 (our table)
+            "ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at "
+            f"WHERE {table}.expires_at < %s RETURNING 1",
+            [
+                scope,
+                nonce,
+                ops.adapt_datetimefield_value(
+                    now + datetime.timedelta(seconds=replay_window_seconds())
+                ),
+                ops.adapt_datetimefield_value(now),
+            ],
         )
-    return taken == 1
+        return cursor.fetchone() is not None
 
 
 def nonces_prune() -> int:
@@ -61,94 +69,41 @@ def nonces_prune() -> int:
 
 
 class Admission(NamedTuple):
-    """What one verified signed request claims at once: the client IP's hit
-    of the API limit, its nonce, one hit of the terminal's rate limit and
-    (on the first request of each such window) its last-seen stamp."""
+    """What one verified signed request claims at once: its nonce, one hit
+    of the terminal's rate limit, and (on the first request of each such
+    window) whether its last-seen stamp is due."""
 
     nonce_fresh: bool
     retry_after: int | None
     seen_due: bool
-    # The auth cache entry's bytes at the moment of the claim (when asked).
-    auth_stamp: bytes | None = None
-    # Set when the client IP is over the API limit: nothing else was claimed.
-    ip_retry_after: int | None = None
 
 
-def signed_request_admit(
-    *,
-    scope: str,
-    nonce: str,
-    rate_limit: int,
-    auth_cache_key: str = "",
-    ip_hit: PendingHit | None = None,
-) -> Admission:
-    """With Redis, one round trip (one script): the client IP's hit of the
-    API limit (`ip_hit`, the request's pending one, when given); unless that
-    is over, SET NX EX of the nonce and INCR (+ EXPIRE) of the terminal's
-    counter; and GET of the terminal's auth cache entry when
-    `auth_cache_key` is given. The terminal is due a last-seen stamp on the
-    first request of each rate-limit window (one a minute)."""
-    now = int(time.time())
-    counter, window_start = rate_limit_key("terminal", scope, TERMINAL_WINDOW, now)
-    ip = ip_hit if ip_hit is not None and not ip_hit.counted else None
-    if not settings.REDIS_URL:
-        if ip is not None and (ip_retry := ip.count()) is not None:
-            return Admission(False, None, False, ip_retry_after=ip_retry)
-        nonce_fresh = nonce_claim(scope=scope, nonce=nonce)
-        count = rate_limit_count(counter, TERMINAL_WINDOW)
-        return Admission(
-            nonce_fresh,
-            retry_after_seconds(count, rate_limit, window_start, TERMINAL_WINDOW, now),
-            count == 1,
-        )
-    keys = [cache_key(f"tnonce:{scope}:{nonce}"), cache_key(counter)]
-    if ip is not None:
-        ip.counted = True
-        ip_counter, ip_start = rate_limit_key(ip.bucket, ip.ident, ip.window, now)
-        keys.append(cache_key(ip_counter))
-        ip_args = (ip.limit, ip.window + 1)
-    else:
-        keys.append(keys[1])  # not touched: the IP limit argument is 0
-        ip_args = (0, 0)
-    if auth_cache_key:
-        keys.append(auth_cache_key)
-    ip_count, nonce_set, count, auth = _ADMIT(
-        keys=keys, args=[replay_window_seconds(), TERMINAL_WINDOW + 1, *ip_args]
-    )
-    if ip is not None:
-        ip_retry = retry_after_seconds(ip_count, ip.limit, ip_start, ip.window, now)
-        if ip_retry is not None:
-            return Admission(False, None, False, ip_retry_after=ip_retry)
-    return Admission(
-        bool(nonce_set),
-        retry_after_seconds(count, rate_limit, window_start, TERMINAL_WINDOW, now),
-        count == 1,
-        auth or None,
-    )
-
-
-# The terminal's own rate limit counts requests per minute.
-TERMINAL_WINDOW = 60
-
-# KEYS: nonce, terminal counter, IP counter[, auth cache entry]; ARGV: replay
-# window (s), terminal counter lifetime (s), IP limit (0: not counted here),
-# IP counter lifetime (s). One command instead of a pipeline: less for the
-# web process to encode and parse on every signed request. An IP over its
-# limit claims nothing else. (An absent auth entry comes back as false, not
-# nil, so the reply array keeps its length.)
-_ADMIT = HotScript(
-    """
-local ip = 0
-if ARGV[3] ~= "0" then
-  ip = redis.call("INCR", KEYS[3])
-  if ip == 1 then redis.call("EXPIRE", KEYS[3], ARGV[4]) end
-  if ip > tonumber(ARGV[3]) then return {ip, 0, 0, false} end
-end
+# KEYS: nonce, terminal counter; ARGV: replay window (s), counter lifetime (s).
+_ADMIT_LUA = """
 local nonce = redis.call("SET", KEYS[1], 1, "NX", "EX", ARGV[1])
 local count = redis.call("INCR", KEYS[2])
 if count == 1 then redis.call("EXPIRE", KEYS[2], ARGV[2]) end
-local auth = false
-if KEYS[4] then auth = redis.call("GET", KEYS[4]) end
-return {ip, nonce and 1 or 0, count, auth}
+return {nonce and 1 or 0, count}
 """
-)
+
+
+def signed_request_admit(*, scope: str, nonce: str, rate_limit: int) -> Admission:
+    """Claims the nonce and counts the terminal's rate limit: one Redis round
+    trip (one script), or the database row and the in-process counter
+    without Redis."""
+    now = int(time.time())
+    counter, window_start = rate_limit_key("terminal", scope, TERMINAL_WINDOW, now)
+    if settings.REDIS_URL:
+        nonce_set, count = redis_script(_ADMIT_LUA)(
+            keys=[redis_key(f"tnonce:{scope}:{nonce}"), redis_key(counter)],
+            args=[replay_window_seconds(), TERMINAL_WINDOW + 1],
+        )
+        nonce_fresh = bool(nonce_set)
+    else:
+        nonce_fresh = nonce_claim(scope=scope, nonce=nonce)
+        count = rate_limit_count(counter, TERMINAL_WINDOW)
+    return Admission(
+        nonce_fresh,
+        retry_after_seconds(int(count), rate_limit, window_start, TERMINAL_WINDOW, now),
+        int(count) == 1,
+    )

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-import time
+import pickle
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache, caches
 from django.db.models import Q, QuerySet
-from django.db.models.base import ModelState
 from django.utils import timezone
 
 from apps.accounts.models import Merchant, OperatorPin, Role
 from apps.audit.models import SecurityEvent
+from apps.core.redis_clients import redis_client, redis_key
 from apps.terminals.crypto import server_public_keys
 from apps.terminals.models import Terminal, TerminalKey
 
@@ -38,9 +37,12 @@ def terminal_list_for_merchant(*, merchant: Merchant) -> QuerySet[Terminal]:
 # while the tombstone lives, readers go to the database and may not cache,
 # so a reader that loaded the old state just before the commit cannot put it
 # back. A suspended terminal is therefore refused at once.
+# The entry is the pickled (terminal with its merchant and shop, its keys),
+# in Redis through the project's own client: Django's cache builds a client
+# object on every call, which cost a signed request more than the GET.
 AUTH_CACHE_SECONDS = 30
 _TOMBSTONE_SECONDS = 5
-_TOMBSTONE = "gone"
+_TOMBSTONE = b"gone"
 
 
 def _auth_cache_key(key_id: str) -> str:
@@ -49,7 +51,9 @@ def _auth_cache_key(key_id: str) -> str:
 
 def terminal_auth_cache_forget(public_id: object) -> None:
     if settings.REDIS_URL:
-        cache.set(_auth_cache_key(str(public_id)), _TOMBSTONE, timeout=_TOMBSTONE_SECONDS)
+        redis_client().set(
+            redis_key(_auth_cache_key(str(public_id))), _TOMBSTONE, ex=_TOMBSTONE_SECONDS
+        )
 
 
 def _terminal_with_keys_load(
@@ -68,25 +72,13 @@ def _terminal_with_keys_load(
     return (terminal, []) if terminal is not None else None
 
 
-def _usable(keys: list[tuple[str, object]]) -> list[str]:
+def _usable(keys: list[tuple[str, object]]) -> tuple[str, ...]:
     now = timezone.now()
-    return [
+    return tuple(
         public_key
         for public_key, expires_at in keys
         if expires_at is None or expires_at > now  # type: ignore[operator]
-    ]
-
-
-def _usable_until(keys: list[tuple[str, object]]) -> tuple[tuple[str, ...], float]:
-    """The usable keys and the moment (time.time()) the first of them
-    expires, when they stop being the usable keys (inf: none expires)."""
-    usable = tuple(_usable(keys))
-    expiries = [
-        expires_at.timestamp()  # type: ignore[attr-defined]
-        for public_key, expires_at in keys
-        if expires_at is not None and public_key in usable
-    ]
-    return usable, min(expiries, default=math.inf)
+    )
 
 
 def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, Sequence[str]] | None:
@@ -97,117 +89,37 @@ def terminal_with_valid_keys(*, key_id: str) -> tuple[Terminal, Sequence[str]] |
 
 
 class TerminalAuth(NamedTuple):
-    """What terminal_auth_find found (a named tuple: built on every signed
-    request for a fraction of a dataclass's cost). `stamp` is the auth
-    cache entry's exact bytes in Redis it was read from (None: not known to
-    be cached); `local` says it came from this process's memory, so the
-    caller MUST compare the stamp with Redis's current entry
-    (replay.signed_request_admit reads it in the nonce claim's round trip)
-    before trusting it."""
+    """What terminal_auth_find found: the terminal (with its merchant and
+    shop) and its usable public keys, newest first."""
 
     terminal: Terminal
-    public_keys: Sequence[str]
-    cache_key: str
-    stamp: bytes | None
-    local: bool
-
-
-# Per process, with Redis only, by terminal id (a keyid as terminals write
-# it): the auth cache entry's full key, its bytes as last read from Redis,
-# the terminal they unpickle to, its usable keys and the moment the first of
-# those expires (after which the copy is not used). Never trusted alone:
-# every request checks the bytes against Redis in the round trip that claims
-# its nonce, so a status or key change (which replaces the Redis entry with
-# a tombstone) is seen on the terminal's next request, as without this copy;
-# it saves the GET and the unpickling.
-_LOCAL_AUTH: dict[str, tuple[str, bytes, Terminal, tuple[str, ...], float]] = {}
-_LOCAL_AUTH_MAX = 10_000
-
-
-def _local_auth_remember(key_id: str, cache_key: str, stamp: bytes, loaded: tuple) -> TerminalAuth:
-    """Keeps `loaded` as the process's copy; the request's own TerminalAuth
-    (a copy of the terminal, the keys worked out once for both)."""
-    if len(_LOCAL_AUTH) >= _LOCAL_AUTH_MAX:
-        _LOCAL_AUTH.clear()
-    terminal, keys = loaded
-    usable, until = _usable_until(keys)
-    _LOCAL_AUTH[key_id] = (cache_key, stamp, terminal, usable, until)
-    return TerminalAuth(_model_copy(terminal), usable, cache_key, stamp, False)
-
-
-def terminal_auth_local_forget(key_id: str) -> None:
-    _LOCAL_AUTH.pop(key_id, None)
-
-
-def terminal_auth_local(*, key_id: str) -> TerminalAuth | None:
-    """This process's copy of the terminal a keyid names (`local`: the caller
-    MUST confirm its stamp with Redis), or None. Reads nothing outside the
-    process. None without Redis: nothing to confirm a copy against."""
-    held = _LOCAL_AUTH.get(key_id) if settings.REDIS_URL else None
-    if held is None:
-        return None
-    cache_key, stamp, terminal, usable, until = held
-    if time.time() >= until:
-        return None  # a key expired: the next lookup works them out again
-    return TerminalAuth(_model_copy(terminal), usable, cache_key, stamp, True)
-
-
-def _model_copy(instance: Any) -> Any:
-    """A copy of a model instance and of the related instances it holds
-    (merchant, shop), as unpickling would give, for a few microseconds. Each
-    request gets its own, so nothing a request sets on its terminal reaches
-    another request."""
-    copied = instance.__class__.__new__(instance.__class__)
-    copied.__dict__ = instance.__dict__.copy()
-    state = copied._state = ModelState.__new__(ModelState)
-    state.__dict__ = instance._state.__dict__.copy()
-    related = state.fields_cache
-    if related:
-        state.fields_cache = {
-            name: None if value is None else _model_copy(value) for name, value in related.items()
-        }
-    else:
-        state.fields_cache = {}
-    return copied
+    public_keys: tuple[str, ...]
 
 
 def terminal_auth_find(*, key_id: str) -> TerminalAuth | None:
-    """The terminal a keyid names with its usable keys: from the Redis auth
-    cache, else the database (then cached unless a tombstone is there). The
-    process's own copy is terminal_auth_local's."""
-    from apps.core.redis_clients import cache_key as redis_cache_key
-    from apps.core.redis_clients import redis_client
-
+    """The terminal a keyid names with its usable keys: from the auth cache
+    (with Redis), else the database (then cached, unless a tombstone is
+    there). Each call unpickles its own copy of the terminal."""
     try:
         public_id = uuid.UUID(key_id)
     except (ValueError, TypeError, AttributeError):
         return None
     if not settings.REDIS_URL:
         loaded = _terminal_with_keys_load(public_id)
-        if loaded is None:
-            return None
-        return TerminalAuth(loaded[0], _usable(loaded[1]), "", None, False)
-    # One lookup of the cache (the `cache` proxy repeats it per attribute).
-    default_cache = caches["default"]
-    canonical_id = str(public_id)
-    cache_key = redis_cache_key(_auth_cache_key(canonical_id))
-    serializer = default_cache._cache._serializer  # type: ignore[attr-defined]
+        return None if loaded is None else TerminalAuth(loaded[0], _usable(loaded[1]))
+    key = redis_key(_auth_cache_key(str(public_id)))
     client = redis_client()
-    raw = client.get(cache_key)
-    if raw is not None:
-        found = serializer.loads(raw)
-        if found != _TOMBSTONE:
-            # The process keeps this one; the request gets a copy.
-            return _local_auth_remember(canonical_id, cache_key, raw, found)
+    cached = client.get(key)
+    if cached is not None and cached != _TOMBSTONE:
+        terminal, keys = pickle.loads(cached)  # noqa: S301 (only this server writes it)
+        return TerminalAuth(terminal, _usable(keys))
     loaded = _terminal_with_keys_load(public_id)
     if loaded is None:
         return None
-    # Never over a tombstone (SET NX, as cache.add): see AUTH_CACHE_SECONDS.
-    # The bytes written are the stamp.
-    stamp = serializer.dumps(loaded)
-    if raw is None and client.set(cache_key, stamp, nx=True, ex=AUTH_CACHE_SECONDS):
-        return _local_auth_remember(canonical_id, cache_key, stamp, loaded)
-    return TerminalAuth(loaded[0], _usable(loaded[1]), cache_key, None, False)
+    if cached is None:
+        # Never over a tombstone (SET NX): see AUTH_CACHE_SECONDS.
+        client.set(key, pickle.dumps(loaded), nx=True, ex=AUTH_CACHE_SECONDS)
+    return TerminalAuth(loaded[0], _usable(loaded[1]))
 
 
 def terminal_distance_from_shop_m(

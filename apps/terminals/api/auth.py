@@ -14,20 +14,16 @@ from rest_framework.authentication import BaseAuthentication
 from apps.accounts.models import Merchant
 from apps.core.api import ApiError
 from apps.terminals.api.messages import DjangoRequestMessage
+from apps.terminals.crypto import ed25519_public_key
 from apps.terminals.models import Terminal
 from apps.terminals.replay import signed_request_admit
-from apps.terminals.selectors import (
-    TerminalAuth,
-    terminal_auth_find,
-    terminal_auth_local,
-    terminal_auth_local_forget,
-)
+from apps.terminals.selectors import TerminalAuth, terminal_auth_find
 from apps.terminals.services import terminal_seen, terminal_signature_failure_record
 from apps.terminals.signing import (
     SignatureError,
     created_check,
-    request_verify_parsed,
-    signature_fields_parse,
+    request_signature_input_parse,
+    request_verify,
 )
 
 SIGNATURE_STATUS = {
@@ -74,9 +70,9 @@ def signature_error(code: str, message: str) -> ApiError:
     return ApiError(code, message, status_code=SIGNATURE_STATUS.get(code, 401))
 
 
-def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Terminal:
-    """The checks of one terminal state: known, active, its merchant active,
-    a usable key, and the signature verifying with one of its keys."""
+def _terminal_checked(found: TerminalAuth | None) -> TerminalAuth:
+    """The checks of the terminal a keyid names: known, active, its merchant
+    active, a usable key."""
     if found is None:
         raise SignatureError("signature_unknown_key", "The keyid names no terminal.")
     terminal = found.terminal
@@ -86,105 +82,40 @@ def _terminal_checked(request: Any, parsed: Any, body: bytes, found: Any) -> Ter
         raise SignatureError("merchant_not_active", "This terminal's merchant is not active.")
     if not found.public_keys:
         raise SignatureError("signature_unknown_key", "This terminal has no valid key.")
-    skew_seconds = settings.TERMINAL_CLOCK_SKEW_SECONDS
-    created_check(parsed.created, skew_seconds=skew_seconds, now=time.time())
-    request_verify_parsed(
-        DjangoRequestMessage(request),
-        parsed,
-        public_keys=found.public_keys,
-        body=body,
-        skew_seconds=skew_seconds,
-    )
-    return terminal
-
-
-def _ip_hit_count(request: Any) -> None:
-    """Counts the request's per-IP API hit (RateLimitMiddleware left it
-    pending) unless the admission has: before anything leaves this process
-    (an auth state from Redis or the database) and before a failure is
-    recorded, so a client over its limit costs no more than a refusal."""
-    pending = getattr(request, "rate_limit_pending", None)
-    if pending is not None and (retry_after := pending.count()) is not None:
-        raise _ip_rate_limited(retry_after)
-
-
-def _ip_rate_limited(retry_after: int) -> ApiError:
-    """The refusal of a client IP over the API limit (as RateLimitMiddleware's)."""
-    return ApiError(
-        "rate_limited",
-        f"Too many requests; retry after {retry_after} s.",
-        status_code=429,
-        retry_after=retry_after,
-    )
-
-
-def _terminal_auth_loaded(request: Any, key_id: str) -> TerminalAuth | None:
-    """The terminal's auth state from Redis or the database (not this
-    process's copy), once the request's per-IP hit is counted."""
-    _ip_hit_count(request)
-    terminal_auth_local_forget(key_id)
-    return terminal_auth_find(key_id=key_id)
+    return found
 
 
 def terminal_request_authenticate(request: Any) -> Terminal:
-    """Verifies a Django request's signature; returns the active terminal.
-    Raises ApiError with the failure's own code (docs/api-errors.md)."""
-    # Django reads no body without a Content-Length (WSGIRequest takes it
-    # as 0), so such a request's body is empty without reading a stream.
-    meta = request.META
-    body = request.body if meta.get("CONTENT_LENGTH") not in (None, "", "0") else b""
+    """Verifies a Django request's signature; returns the active terminal and
+    sets request.terminal_nonce. Raises ApiError with the failure's own code
+    (docs/api-errors.md)."""
+    body = request.body
     terminal: Terminal | None = None
     key_id = ""
     try:
-        # The fields as the WSGI environ holds them (what request.headers
-        # maps): a plain dict, read on every signed request.
-        parsed = signature_fields_parse(
-            meta.get("HTTP_SIGNATURE_INPUT"),
-            meta.get("HTTP_SIGNATURE"),
-            has_idempotency_key="HTTP_IDEMPOTENCY_KEY" in meta,
-            has_body=bool(body),
-        )
-        # The response signature binds to this member: no second parse.
-        request.terminal_signature_member = parsed.signature_member
+        parsed = request_signature_input_parse(request.headers, has_body=bool(body))
         key_id = parsed.key_id
-        found = terminal_auth_local(key_id=key_id)
-        if found is not None:
-            terminal = found.terminal
-            try:
-                terminal = _terminal_checked(request, parsed, body, found)
-            except SignatureError:
-                # This process's copy may predate a change that makes the
-                # request good (a new key, a resumed terminal): never refuse
-                # on it alone.
-                found = None
-        if found is None:
-            found = _terminal_auth_loaded(request, key_id)
-            terminal = found.terminal if found is not None else None
-            terminal = _terminal_checked(request, parsed, body, found)
+        found = _terminal_checked(terminal_auth_find(key_id=key_id))
+        terminal = found.terminal
+        skew_seconds = settings.TERMINAL_CLOCK_SKEW_SECONDS
+        created_check(parsed.created, skew_seconds=skew_seconds, now=time.time())
+        request_verify(
+            DjangoRequestMessage(request),
+            key_id=key_id,
+            public_keys=[ed25519_public_key(k) for k in found.public_keys],
+            body=body,
+            skew_seconds=skew_seconds,
+        )
         # Claimed only after the signature verifies, so nobody can burn a
-        # genuine terminal's nonces with forged requests. The same round
-        # trip counts the client IP's hit of the API limit and reads the
-        # terminal's auth cache entry: a state taken from this process's
-        # copy is trusted only if Redis still holds those bytes (any status
-        # or key change replaces them), else checked again.
+        # genuine terminal's nonces with forged requests.
         admission = signed_request_admit(
-            # A local copy is held under the canonical id: the keyid itself.
-            scope=key_id if found.local else str(terminal.public_id),
+            scope=str(terminal.public_id),
             nonce=parsed.nonce,
             rate_limit=settings.TERMINAL_RATE_LIMIT,
-            auth_cache_key=found.cache_key if found.local else "",
-            ip_hit=getattr(request, "rate_limit_pending", None),
         )
-        if admission.ip_retry_after is not None:
-            raise _ip_rate_limited(admission.ip_retry_after)
-        if found.local and admission.auth_stamp != found.stamp:
-            found = _terminal_auth_loaded(request, key_id)
-            terminal = found.terminal if found is not None else None
-            terminal = _terminal_checked(request, parsed, body, found)
         if not admission.nonce_fresh:
             raise SignatureError("signature_replayed", "This nonce was already used.")
     except SignatureError as exc:
-        _ip_hit_count(request)
         if exc.code in BURST_CODES or exc.code == "signature_unknown_key":
             terminal_signature_failure_record(
                 terminal=terminal if exc.code in BURST_CODES else None,
@@ -202,16 +133,25 @@ def terminal_request_authenticate(request: Any) -> Terminal:
         )
     if admission.seen_due:
         terminal_seen(terminal=terminal)
+    request.terminal_nonce = parsed.nonce
     return terminal
+
+
+def terminal_replay_refuse(*, terminal: Terminal, request: Any) -> ApiError:
+    """The refusal of a replay found by a durable nonce record (after Redis
+    forgot the nonce), recorded as any replay is."""
+    terminal_signature_failure_record(
+        terminal=terminal,
+        code="signature_replayed",
+        key_id=str(terminal.public_id),
+        request=request,
+    )
+    return signature_error("signature_replayed", "This nonce was already used.")
 
 
 class TerminalSignatureAuthentication(BaseAuthentication):
     """DRF authentication: sets request.terminal (on the DRF request and the
-    underlying Django request) and request.user to a TerminalPrincipal.
-    It counts the request's per-IP API hit itself (RateLimitMiddleware),
-    in the round trip that claims the nonce."""
-
-    counts_ip_hit = True
+    underlying Django request) and request.user to a TerminalPrincipal."""
 
     def authenticate(self, request: Any) -> tuple[TerminalPrincipal, Terminal]:
         terminal = terminal_request_authenticate(request._request)
