@@ -52,7 +52,8 @@ def free_port() -> int:
 def environment(tmp: str, name: str, extra: dict[str, str]) -> dict[str, str]:
     """The environment of the served project: the test suite's per-run random
     secrets, production settings (DEBUG off) with the limits out of the
-    measurement's way, the bench endpoints mounted, a scratch database."""
+    measurement's way, the bench's own views and figures (bench/settings.py),
+    a scratch database."""
     import tests.testenv  # noqa: F401  (sets os.environ defaults)
 
     env = dict(os.environ)
@@ -61,11 +62,10 @@ def environment(tmp: str, name: str, extra: dict[str, str]) -> dict[str, str]:
         SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
-        TERMINAL_BENCH_ENDPOINTS="1",
         RATE_LIMIT_API="100000000",
         TERMINAL_RATE_LIMIT="100000000",
         ANFU_VAR_DIR=tmp,
-        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SETTINGS_MODULE="bench.settings",
         CACHE_KEY_PREFIX=f"bench-{name}-{os.getpid()}",
     )
     env.update(extra)
@@ -88,12 +88,9 @@ class Served:
 
 
 @contextmanager
-def served(
-    name: str, *, workers: int, threads: int = 1, extra_env: dict[str, str] | None = None
-) -> Iterator[Served]:
-    """Migrates a scratch database, sets Django up in this process (for the
-    bench's own setup) and serves the project with gunicorn until the block
-    ends; then stops it and drops the scratch database."""
+def migrated(name: str, *, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Migrates a scratch database and sets Django up in this process until
+    the block ends; then drops the scratch database. (`pid` is this process.)"""
     with tempfile.TemporaryDirectory(prefix=f"anfu-bench-{name}-") as tmp:
         env = environment(tmp, name, extra_env or {})
         os.environ.update(env)
@@ -107,6 +104,25 @@ def served(
         import django
 
         django.setup()
+        try:
+            yield Served("", env, tmp, os.getpid())
+        finally:
+            if env["DATABASE_URL"].startswith("postgres"):
+                from django.db import connections
+
+                connections.close_all()
+                scratch_postgres(env["DATABASE_URL"], name, create=False)
+
+
+@contextmanager
+def served(
+    name: str, *, workers: int, threads: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """Migrates a scratch database, sets Django up in this process (for the
+    bench's own setup) and serves the project with gunicorn until the block
+    ends; then stops it and drops the scratch database."""
+    with migrated(name, extra_env=extra_env) as prepared:
+        env, tmp = prepared.env, prepared.tmp
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
@@ -138,11 +154,6 @@ def served(
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
-            if env["DATABASE_URL"].startswith("postgres"):
-                from django.db import connections
-
-                connections.close_all()
-                scratch_postgres(env["DATABASE_URL"], name, create=False)
 
 
 def _wait_until_up(base_url: str) -> None:

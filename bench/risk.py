@@ -314,11 +314,11 @@ def main() -> None:
                 cursor.fetchall()
                 return time.perf_counter() - t0
 
-            from apps.risk.monitoring import risk_balance_monitor_run
+            from apps.transactions.monitoring import ledger_balance_monitor_run
 
             def monitor() -> float:
                 t0 = time.perf_counter()
-                run = risk_balance_monitor_run()
+                run = ledger_balance_monitor_run()
                 elapsed = time.perf_counter() - t0
                 assert run.ok, run.findings[:3]
                 return elapsed
@@ -338,7 +338,7 @@ def main() -> None:
             cursor.execute(
                 "UPDATE transactions_ledgeraccount SET balance = balance + 1 WHERE id = (SELECT MIN(id) FROM transactions_ledgeraccount WHERE kind = 'payer_wallet')"
             )
-            run = risk_balance_monitor_run()
+            run = ledger_balance_monitor_run()
             print(
                 f"after editing one cached balance: {run.stats['drifts']} drift found, account frozen"
             )

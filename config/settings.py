@@ -120,6 +120,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env_bool("DB_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -310,11 +312,6 @@ TERMINAL_FAILURE_BURST_LIMIT = env_int("TERMINAL_FAILURE_BURST_LIMIT", 20)
 TERMINAL_FAILURE_BURST_WINDOW = env_int("TERMINAL_FAILURE_BURST_WINDOW", 300)
 # Signed requests per terminal per minute.
 TERMINAL_RATE_LIMIT = env_int("TERMINAL_RATE_LIMIT", 600)
-# bench/signing.py only: mounts the no-op endpoint unsigned at /api/v1/bench/ping.
-TERMINAL_BENCH_ENDPOINTS = env_bool("TERMINAL_BENCH_ENDPOINTS", default=False)
-if TERMINAL_BENCH_ENDPOINTS:
-    # The benchmarks also report the server's CPU time per request.
-    MIDDLEWARE.insert(0, "apps.core.middleware.BenchCpuTimingMiddleware")
 CELERY_BEAT_SCHEDULE["terminals-nonce-cleanup"] = {
     "task": "apps.terminals.tasks.terminal_nonces_prune",
     "schedule": timedelta(minutes=10),
@@ -399,7 +396,7 @@ RISK_SWING_MIN_AMOUNT = env_int("RISK_SWING_MIN_AMOUNT", 10_000_000)
 CELERY_BEAT_SCHEDULE.update(
     {
         "risk-balance-monitor": {
-            "task": "apps.risk.tasks.risk_balance_monitor",
+            "task": "apps.transactions.tasks.ledger_balance_monitor",
             "schedule": timedelta(minutes=5),
         },
         "risk-monitors-monitor": {

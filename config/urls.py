@@ -9,7 +9,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/", include("apps.core.api_urls")),
+    path("api/v1/merchant/", include("apps.accounts.api.urls")),
+    path("api/v1/wallet/", include("apps.accounts.api.wallet_urls")),
+    path("api/v1/wallet/", include("apps.transactions.api.wallet_urls")),
+    path("api/v1/terminal/", include("apps.terminals.api.urls")),
+    path("api/v1/terminal/", include("apps.transactions.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("apps.portal.urls")),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,10 @@ from apps.audit.models import (
     SecurityEvent,
 )
 from apps.core.context import request_id_var
-from apps.core.db import WriteBatch
+from apps.core.db import WriteBatch, fetch_one, reader
 
 logger = logging.getLogger("anfu.security")
+_HEAD_TABLE = AuditChainHead._meta.db_table
 
 
 def _actor_fields(actor: Any) -> tuple[str, str]:
@@ -49,6 +51,11 @@ def _request_ip(request: HttpRequest | None) -> str:
     return client_ip(request)[:45]
 
 
+# The shard this thread's connection appended to last (Django's connections
+# are per thread): see _locked_head.
+_last_shard = threading.local()
+
+
 def _locked_head() -> AuditChainHead:
     """Locks the chain head this transaction appends to. Concurrent writers
     must not queue on one head (it stays locked until their COMMIT), and a
@@ -57,36 +64,32 @@ def _locked_head() -> AuditChainHead:
     transaction holds it (in the same transaction it is ours, and our own
     lock is never skipped), else any head nobody holds (SKIP LOCKED: never
     waits), and only when another transaction holds every head, wait for
-    the connection's own."""
+    the preferred one."""
     conn = transaction.get_connection()
-    preferred = getattr(conn, "_anfu_audit_shard", None)
+    preferred = getattr(_last_shard, "shard", None)
     if preferred is None:
         preferred = secrets.randbelow(AUDIT_CHAIN_SHARDS)
-    heads = AuditChainHead.objects.all()
     head = None
     if conn.features.has_select_for_update_skip_locked:
-        # The preferred shard first, then its neighbours. SQL: on every
-        # audited write, the ORM form cost more CPU to compile than to run.
-        table = conn.ops.quote_name(AuditChainHead._meta.db_table)
-        found = list(
-            AuditChainHead.objects.raw(
-                f"SELECT * FROM {table} ORDER BY (shard + %s) %% %s "  # noqa: S608
-                "LIMIT 1 FOR UPDATE SKIP LOCKED",
-                [AUDIT_CHAIN_SHARDS - preferred, AUDIT_CHAIN_SHARDS],
-            )
+        # The preferred shard first, then its neighbours.
+        heads = reader(AuditChainHead, "h")
+        row = fetch_one(
+            f"SELECT {heads.columns} FROM {heads.table} h "  # noqa: S608 (our table)
+            "ORDER BY (h.shard + %s) %% %s LIMIT 1 FOR UPDATE SKIP LOCKED",
+            [AUDIT_CHAIN_SHARDS - preferred, AUDIT_CHAIN_SHARDS],
         )
-        head = found[0] if found else None
+        head = heads.read(row) if row is not None else None
     if head is None:
-        head = heads.select_for_update().filter(shard=preferred).first()
+        head = AuditChainHead.objects.select_for_update().filter(shard=preferred).first()
     if head is None:
         # The heads come with migration 0002; a flushed database (tests,
         # a restore into an empty schema) recreates all of them at once.
         AuditChainHead.objects.bulk_create(
             [AuditChainHead(shard=s) for s in range(AUDIT_CHAIN_SHARDS)], ignore_conflicts=True
         )
-        head = heads.select_for_update().get(shard=preferred)
-    conn._anfu_audit_shard = head.shard  # type: ignore[attr-defined]
-    return head
+        head = AuditChainHead.objects.select_for_update().get(shard=preferred)
+    _last_shard.shard = head.shard
+    return head  # type: ignore[return-value]
 
 
 def audit_record(
@@ -143,9 +146,9 @@ def audit_record(
         else:
             batch.insert(record)
             # key: a later record of this batch replaces the head's update.
-            batch.update(
-                AuditChainHead.objects.filter(shard=shard),
-                {"seq": head.seq, "hash": head.hash},
+            batch.raw(
+                f"UPDATE {_HEAD_TABLE} SET seq = %s, hash = %s WHERE shard = %s",  # noqa: S608
+                [head.seq, head.hash, shard],
                 key=memo_key,
             )
             batch.memo[memo_key] = head

@@ -11,13 +11,8 @@ class TransactionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.risk.signals import hold_resolved
+        from apps.risk.holds import hold_conclusion_register
+        from apps.transactions.services.holds import payment_hold_conclude
 
-        hold_resolved.connect(_hold_resolved, dispatch_uid="transactions.payment_hold_resolved")
-
-
-def _hold_resolved(sender, *, payment_public_id, result, actor=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    # Compliance (or expiry) moved a held payment's money: the payment follows.
-    from apps.transactions.services import payment_hold_resolved
-
-    payment_hold_resolved(payment_public_id=payment_public_id, result=result, actor=actor)
+        # Risk decides held payments; the ledger moves their money.
+        hold_conclusion_register(payment_hold_conclude)

@@ -7,7 +7,9 @@ from typing import Any
 
 from apps.accounts.models import Payer
 from apps.core.money import Money
+from apps.risk.models import MonitorRun
 from apps.transactions.models import EntryKind, JournalEntry
+from apps.transactions.monitoring import ledger_balance_monitor_run
 from apps.transactions.services import wallet_top_up
 
 DEMO_FUNDING = Money(500_00)
@@ -147,3 +149,10 @@ def demo_payments_seed(stdout) -> None:  # type: ignore[no-untyped-def]
         f"{stats.held} held, {stats.declined} declined, {stats.refunds} refunds, "
         f"{stats.reversals} reversals; batch {'matched' if stats.batch.get('matched') else 'mismatch'})"
     )
+
+
+def demo_monitor_seed(stdout) -> None:  # type: ignore[no-untyped-def]
+    """A first balance-monitor run, for the risk dashboard."""
+    if not MonitorRun.objects.exists():
+        ledger_balance_monitor_run()
+        stdout.write("  ledger: first balance-monitor run done")

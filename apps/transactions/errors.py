@@ -70,3 +70,12 @@ class PayerNotVerified(PaymentCodeError):
 class PaymentError(ServiceError):
     """A refused payment, refund, reversal or batch request (docs/api-errors.md,
     "Payments")."""
+
+
+class RequestReplayed(PaymentError):
+    """The very signed request already answered came again (its nonce is the
+    one its idempotency record keeps): a replay, refused as the signature
+    check refuses one."""
+
+    def __init__(self) -> None:
+        super().__init__("signature_replayed", "This nonce was already used.", status_code=401)

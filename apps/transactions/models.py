@@ -591,6 +591,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     operation = models.CharField(max_length=40)
     request_hash = models.CharField(max_length=64)
+    # The signed request's nonce: its durable record (apps/terminals/replay.py).
+    request_nonce = models.CharField(max_length=128, blank=True, default="")
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
     payment = models.ForeignKey(

@@ -3,7 +3,8 @@
 from celery import shared_task
 
 from apps.core.models import ScheduledRun
-from apps.transactions.services import payment_code_purge_expired
+from apps.transactions.monitoring import ledger_balance_monitor_run
+from apps.transactions.services import idempotency_purge, payment_code_purge_expired
 
 
 @shared_task(name="apps.transactions.tasks.payment_codes_purge")
@@ -15,8 +16,11 @@ def payment_codes_purge() -> int:
 
 @shared_task(name="apps.transactions.tasks.idempotency_records_purge")
 def idempotency_records_purge() -> int:
-    from apps.transactions.services import idempotency_purge
-
     deleted = idempotency_purge()
     ScheduledRun.record("idempotency_records_purge")
     return deleted
+
+
+@shared_task(name="apps.transactions.tasks.ledger_balance_monitor")
+def ledger_balance_monitor() -> dict:
+    return ledger_balance_monitor_run().stats

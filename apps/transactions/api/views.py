@@ -15,19 +15,21 @@ from rest_framework.views import APIView
 
 from apps.accounts.api.auth import IsPayer, WalletTokenAuthentication
 from apps.core.api import ApiError
+from apps.terminals.api.auth import terminal_replay_refuse
 from apps.terminals.api.base import TerminalAPIView
 from apps.transactions import selectors
+from apps.transactions.errors import RequestReplayed
 from apps.transactions.models import Payment
 from apps.transactions.services import (
     Answer,
     batch_close,
+    payment_answer,
     payment_confirm,
     payment_create,
     payment_refund,
     payment_reverse,
     request_hash,
 )
-from apps.transactions.services.payments import payment_answer
 
 
 class PaymentInput(serializers.Serializer):
@@ -72,13 +74,21 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict:
 
 
 class IdempotentTerminalView(TerminalAPIView):
-    """Times the stages (Server-Timing: sig = authentication, risk, ledger,
-    total) and answers a service's Answer."""
+    """Times the stages (Server-Timing: sig = authentication, risk, writes,
+    total) and answers a service's Answer. Its service keeps the request's
+    nonce in the idempotency record (the nonce's durable record)."""
+
+    nonce_kept_by_idempotency = True
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         self._started = time.perf_counter()
         super().initial(request, *args, **kwargs)  # authenticates: the signature check
         self._sig_ms = (time.perf_counter() - self._started) * 1000
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RequestReplayed):
+            exc = terminal_replay_refuse(terminal=self.terminal, request=self.request._request)
+        return super().handle_exception(exc)
 
     def key_and_digest(self, request: Any) -> tuple[str, str]:
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -109,6 +119,7 @@ class PaymentCreateView(IdempotentTerminalView):
             terminal=self.terminal,
             idempotency_key=key,
             digest=digest,
+            nonce=self.terminal_nonce,
             amount=data["amount"],
             currency=data["currency"],
             payment_code=data["payment_code"],
@@ -145,6 +156,7 @@ class PaymentConfirmView(IdempotentTerminalView):
             password_sealed=data["password_sealed"],
             idempotency_key=key,
             digest=digest,
+            nonce=self.terminal_nonce,
             request=request._request,
         )
         return self.answer(answer)
@@ -164,6 +176,7 @@ class RefundCreateView(IdempotentTerminalView):
             supervisor_pin_sealed=data["supervisor_pin_sealed"],
             idempotency_key=key,
             digest=digest,
+            nonce=self.terminal_nonce,
             request=request._request,
         )
         return self.answer(answer)
@@ -179,6 +192,7 @@ class ReversalCreateView(IdempotentTerminalView):
             original_key=data["original_idempotency_key"],
             idempotency_key=key,
             digest=digest,
+            nonce=self.terminal_nonce,
             request=request._request,
         )
         return self.answer(answer)
@@ -194,6 +208,7 @@ class BatchCloseView(IdempotentTerminalView):
             counts=data,
             idempotency_key=key,
             digest=digest,
+            nonce=self.terminal_nonce,
             request=request._request,
         )
         return self.answer(answer)

@@ -1,6 +1,16 @@
-"""Writes of the transactions app: the ledger (ledger.py) and the payments
-built on it (payments.py). Import from here."""
+"""Writes of the transactions app: the ledger (ledger.py), idempotency
+(idempotency.py), the payments built on them (payments.py), their refunds
+and reversals (refunds.py), batch closes (batches.py) and held payments'
+conclusion (holds.py). Import from here."""
 
+from apps.transactions.services.batches import batch_close
+from apps.transactions.services.holds import payment_hold_conclude
+from apps.transactions.services.idempotency import (
+    Answer,
+    idempotency_purge,
+    idempotency_replay_find,
+    request_hash,
+)
 from apps.transactions.services.ledger import (
     PAYMENT_CODE_DIGITS,
     PAYMENT_CODE_PREFIX,
@@ -23,20 +33,14 @@ from apps.transactions.services.ledger import (
     payment_code_hash,
     payment_code_issue,
     payment_code_purge_expired,
+    payment_code_spend,
     wallet_top_up,
 )
-from apps.transactions.services.payments import (
-    Answer,
-    batch_close,
-    idempotency_purge,
-    idempotency_replay_find,
-    payment_confirm,
-    payment_create,
-    payment_hold_resolved,
+from apps.transactions.services.payments import payment_answer, payment_confirm, payment_create
+from apps.transactions.services.refunds import (
     payment_refund,
     payment_refund_by_user,
     payment_reverse,
-    request_hash,
 )
 
 __all__ = [
@@ -61,13 +65,15 @@ __all__ = [
     "ledger_refund",
     "ledger_reverse",
     "merchant_withdraw",
+    "payment_answer",
     "payment_code_consume",
     "payment_code_hash",
     "payment_code_issue",
     "payment_code_purge_expired",
+    "payment_code_spend",
     "payment_confirm",
     "payment_create",
-    "payment_hold_resolved",
+    "payment_hold_conclude",
     "payment_refund",
     "payment_refund_by_user",
     "payment_reverse",

@@ -16,7 +16,9 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -25,8 +27,9 @@ from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.accounts.models import Merchant, Payer
+from apps.accounts.models import Merchant, Payer, PaymentPassword
 from apps.audit.services import audit_record
+from apps.core.db import WriteBatch, reader
 from apps.core.money import Money
 from apps.transactions.errors import (
     CorrectionRefused,
@@ -129,6 +132,54 @@ def _validated(lines: Sequence[Line], currency: str) -> list[Line]:
     return lines
 
 
+def _entry_new(
+    kind: str,
+    currency: str,
+    merchant: Merchant | None,
+    event_type: str,
+    event_id: str,
+    idempotency_key: str,
+    original: JournalEntry | None,
+    memo: str,
+) -> JournalEntry:
+    return JournalEntry(
+        kind=kind,
+        currency=currency,
+        merchant=merchant,
+        event_type=event_type,
+        event_id=event_id,
+        idempotency_key=idempotency_key,
+        original=original,
+        memo=memo[:500],
+    )
+
+
+def _entry_audit(
+    entry: JournalEntry,
+    lines: Sequence[Line],
+    action: str,
+    actor: Any,
+    audit_data: dict | None,
+    request: HttpRequest | None,
+    *,
+    batch: WriteBatch | None = None,
+) -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        merchant=entry.merchant,
+        target=entry,
+        data={
+            "kind": entry.kind,
+            "currency": entry.currency,
+            "lines": [[str(a.public_id), a.kind, x] for a, x in lines],
+            **(audit_data or {}),
+        },
+        request=request,
+        batch=batch,
+    )
+
+
 def ledger_post(
     *,
     kind: str,
@@ -143,7 +194,7 @@ def ledger_post(
     actor: Any = None,
     audit_data: dict | None = None,
     request: HttpRequest | None = None,
-    savepoint: bool = True,
+    batch: WriteBatch | None = None,
 ) -> JournalEntry:
     """Writes one journal entry with its postings and changes the cached
     balances, all or nothing. `lines` are (account, signed amount) pairs
@@ -155,41 +206,33 @@ def ledger_post(
     DuplicateLedgerEvent when this event or idempotency key already posted an
     entry of this kind, UnbalancedEntry for invalid lines.
 
-    `savepoint=False` (inside a caller's transaction that rolls back as a
-    whole on any of these errors, like the payment service's) saves the
-    SAVEPOINT / RELEASE round trips, the RELEASE being one more round trip
-    while the hot account rows are locked. After an error the caller's
-    transaction then holds a half-written entry: it MUST roll back."""
+    With `batch` (the payment service's), the entry, its postings, its
+    audit record and the balance change are left in the batch, the balance
+    change last; the errors above are then raised when the batch executes
+    (a duplicate as IntegrityError), and the caller's transaction, holding
+    a half-written batch, MUST roll back."""
     lines = _validated(lines, currency)
     event_type, event_id = _event_ref(event)
+    if batch is not None:
+        entry = _entry_new(
+            kind, currency, merchant, event_type, event_id, idempotency_key, original, memo
+        )
+        batch.insert(entry)
+        for account, amount in lines:
+            batch.insert(Posting(entry=entry, account=account, amount=amount))
+        if audit_action:
+            _entry_audit(entry, lines, audit_action, actor, audit_data, request, batch=batch)
+        ledger_balances_apply(lines, batch=batch)
+        return entry
     try:
-        with transaction.atomic(savepoint=savepoint):
-            entry = JournalEntry(
-                kind=kind,
-                currency=currency,
-                merchant=merchant,
-                event_type=event_type,
-                event_id=event_id,
-                idempotency_key=idempotency_key,
-                original=original,
-                memo=memo[:500],
+        with transaction.atomic():
+            entry = _entry_new(
+                kind, currency, merchant, event_type, event_id, idempotency_key, original, memo
             )
             entry.save(force_insert=True)
             Posting.objects.bulk_create(Posting(entry=entry, account=a, amount=x) for a, x in lines)
             if audit_action:
-                audit_record(
-                    action=audit_action,
-                    actor=actor,
-                    merchant=merchant,
-                    target=entry,
-                    data={
-                        "kind": kind,
-                        "currency": currency,
-                        "lines": [[str(a.public_id), a.kind, x] for a, x in lines],
-                        **(audit_data or {}),
-                    },
-                    request=request,
-                )
+                _entry_audit(entry, lines, audit_action, actor, audit_data, request)
             ledger_balances_apply(lines)
     except IntegrityError as exc:
         text = str(exc)
@@ -321,21 +364,22 @@ def ledger_payment_transfer(
     actor: Any = None,
     request: HttpRequest | None = None,
     wallet: LedgerAccount | None = None,
-    savepoint: bool = True,
+    settlement: LedgerAccount | None = None,
+    revenue: LedgerAccount | None = None,
+    batch: WriteBatch | None = None,
 ) -> JournalEntry:
     """An approved payment: payer → merchant, minus the merchant discount
-    rate (Money.fee, rounded half up) to fee revenue. One entry. `wallet`:
-    the payer's wallet account when the caller already read it;
-    `savepoint`: see ledger_post."""
+    rate (Money.fee, rounded half up) to fee revenue. One entry. `wallet`,
+    `settlement`, `revenue`: the accounts when the caller already read them
+    (payment_code_spend does); `batch`: see ledger_post."""
     _positive(amount)
     fee = _fee(merchant, amount)
-    # No transaction.atomic here: ledger_post opens the one block (or
-    # savepoint) the entry needs, and one savepoint fewer is one round trip
-    # fewer while the hot rows are locked. Account creation is idempotent.
     if wallet is None or wallet.payer_id != payer.pk or wallet.currency != amount.currency:
         wallet = ledger_account_for_payer(payer=payer, currency=amount.currency)
-    settlement = ledger_account_for_merchant(merchant=merchant, currency=amount.currency)
-    revenue = _fee_revenue_account(amount.currency)
+    if settlement is None:
+        settlement = ledger_account_for_merchant(merchant=merchant, currency=amount.currency)
+    if revenue is None:
+        revenue = _fee_revenue_account(amount.currency)
     return ledger_post(
         kind=EntryKind.PAYMENT,
         lines=[(wallet, -amount.amount), (settlement, amount.amount - fee), (revenue, fee)],
@@ -346,7 +390,7 @@ def ledger_payment_transfer(
         audit_action=audit_action,
         actor=actor,
         request=request,
-        savepoint=savepoint,
+        batch=batch,
     )
 
 
@@ -360,12 +404,18 @@ def ledger_hold_place(
     audit_action: str | None = None,
     actor: Any = None,
     request: HttpRequest | None = None,
+    wallet: LedgerAccount | None = None,
+    hold: LedgerAccount | None = None,
+    batch: WriteBatch | None = None,
 ) -> JournalEntry:
     """A payment held for review: payer → risk hold, the whole amount. The
-    entry names the merchant it is meant for; release or return it later."""
+    entry names the merchant it is meant for; release or return it later.
+    `wallet`, `hold`, `batch`: as for ledger_payment_transfer."""
     _positive(amount)
-    wallet = ledger_account_for_payer(payer=payer, currency=amount.currency)
-    hold = ledger_platform_account(kind=AccountKind.RISK_HOLD, currency=amount.currency)
+    if wallet is None or wallet.payer_id != payer.pk or wallet.currency != amount.currency:
+        wallet = ledger_account_for_payer(payer=payer, currency=amount.currency)
+    if hold is None:
+        hold = ledger_platform_account(kind=AccountKind.RISK_HOLD, currency=amount.currency)
     return ledger_post(
         kind=EntryKind.HOLD,
         lines=[(wallet, -amount.amount), (hold, amount.amount)],
@@ -376,6 +426,7 @@ def ledger_hold_place(
         audit_action=audit_action,
         actor=actor,
         request=request,
+        batch=batch,
     )
 
 
@@ -644,46 +695,127 @@ def payment_code_issue(*, payer: Payer) -> PaymentCode:
     raise RuntimeError("could not draw an unused payment code")
 
 
-def _payment_code_spend_returning_payer(code_hash: str, now: datetime) -> Payer | None:
-    from apps.accounts.models import PaymentPassword
+@dataclass
+class PaymentFunds:
+    """What payment_code_spend read with the spend: the code's payer, its
+    payment password (for the lock) and, as committed
+    now, the payer's wallet and the accounts the payment may credit (None:
+    not created yet; the ledger creates it). Unlocked reads: the ledger's
+    conditional debit is what guarantees the balance."""
 
-    codes, payers = PaymentCode._meta.db_table, Payer._meta.db_table
-    passwords = PaymentPassword._meta.db_table
-    rows = list(
-        Payer.objects.raw(
-            f"UPDATE {codes} AS pc SET consumed_at = %s FROM {payers} AS p "  # noqa: S608 (table names from the models)
-            "WHERE p.id = pc.payer_id AND pc.code_hash = %s AND pc.consumed_at IS NULL "
-            "AND pc.expires_at > %s AND p.account_class <> %s RETURNING p.*, "
-            f"(SELECT pw.locked_until FROM {passwords} AS pw WHERE pw.payer_id = p.id) "
-            "AS payment_password_locked_until",
-            [now, code_hash, now, Payer.AccountClass.UNVERIFIED],
-        )
+    payment_code_id: int
+    payer: Payer
+    password: PaymentPassword | None = None
+    wallet: LedgerAccount | None = None
+    settlement: LedgerAccount | None = None
+    revenue: LedgerAccount | None = None
+    hold: LedgerAccount | None = None
+
+
+@lru_cache(maxsize=8)
+def _funds_select(spent: str, vendor: str) -> str:
+    """The SELECT of a spend's payer and accounts, from `spent` (a relation
+    with the spent code's id and payer_id). (`vendor`: the database's, as
+    the column quoting is.)"""
+    payer, wallet, password = (
+        reader(Payer, "p"),
+        reader(LedgerAccount, "w"),
+        reader(PaymentPassword, "pw"),
     )
-    return rows[0] if rows else None
+    settlement, revenue, hold = (
+        reader(LedgerAccount, "s"),
+        reader(LedgerAccount, "f"),
+        reader(LedgerAccount, "h"),
+    )
+    accounts = LedgerAccount._meta.db_table
+    passwords = password.table
+    return (
+        f"SELECT spent.id, {password.columns}, {payer.columns}, {wallet.columns}, "  # noqa: S608 (our tables)
+        f"{settlement.columns}, {revenue.columns}, {hold.columns} FROM {spent} "
+        f"JOIN {payer.table} p ON p.id = spent.payer_id "
+        f"LEFT JOIN {passwords} pw ON pw.payer_id = p.id "
+        f"LEFT JOIN {accounts} w ON w.kind = %s AND w.payer_id = p.id AND w.currency = %s "
+        f"LEFT JOIN {accounts} s ON s.kind = %s AND s.merchant_id = %s AND s.currency = %s "
+        f"LEFT JOIN {accounts} f ON f.kind = %s AND f.currency = %s AND f.slot = %s "
+        f"LEFT JOIN {accounts} h ON h.kind = %s AND h.currency = %s AND h.slot = 0"
+    )
 
 
-def payment_code_consume(*, code: str) -> Payer:
+def _funds_params(merchant_id: int | None, currency: str, slot: int) -> list[Any]:
+    return [
+        AccountKind.PAYER_WALLET,
+        currency,
+        AccountKind.MERCHANT_SETTLEMENT,
+        merchant_id,
+        currency,
+        AccountKind.FEE_REVENUE,
+        currency,
+        slot,
+        AccountKind.RISK_HOLD,
+        currency,
+    ]
+
+
+def _funds_read(row: Sequence[Any]) -> PaymentFunds:
+    password, payer = reader(PaymentPassword, "pw"), reader(Payer, "p")
+    accounts = reader(LedgerAccount, "w")
+    offset = 1 + password.width + payer.width
+    found = [accounts.read(row, offset + i * accounts.width) for i in range(4)]
+    return PaymentFunds(
+        row[0],
+        payer.read(row, 1 + password.width),  # type: ignore[arg-type]
+        password.read(row, 1),  # type: ignore[arg-type]
+        *found,  # type: ignore[arg-type]
+    )
+
+
+def payment_code_spend(
+    *, code: str, merchant_id: int | None = None, currency: str = "CNY"
+) -> PaymentFunds:
     """Spends a code: one conditional UPDATE, so of any number of terminals
-    presenting the same code exactly one gets the payer. Raises
-    PaymentCodeUnknown / PaymentCodeExpired / PaymentCodeUsed /
-    PayerNotVerified. Runs in the caller's transaction when there is one
-    (a payment that rolls back gives the code back). On PostgreSQL the payer
-    comes with `payment_password_locked_until`, read by the same statement
-    (the payment checks it next)."""
+    presenting the same code exactly one gets the payer. It refuses an
+    unverified payer in its WHERE (so a refused code is never spent) and
+    reads what the payment needs next (PaymentFunds; the accounts of
+    `merchant_id` and `currency`) in the same statement on PostgreSQL, in a
+    second one elsewhere. Runs in the caller's transaction (a payment that
+    rolls back gives the code back). Raises PaymentCodeUnknown /
+    PaymentCodeExpired / PaymentCodeUsed / PayerNotVerified."""
     code_hash = payment_code_hash(str(code).strip())
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        # One round trip on the way a payment normally goes: the same
-        # conditional spend, joined to the payer and refusing an unverified
-        # one in its WHERE (so a refused code is still never spent), and
-        # returning the payer. Zero rows: the read below tells why.
-        payer = _payment_code_spend_returning_payer(code_hash, now)
-        if payer is not None:
-            return payer
-    # Read, check, then spend with one conditional UPDATE: of any number of
-    # terminals presenting the code only one UPDATE matches the row. A
-    # refused code is never spent, and no savepoint is needed (two round
-    # trips fewer inside a payment).
+    ops = connection.ops
+    codes, payers = PaymentCode._meta.db_table, Payer._meta.db_table
+    spend = (
+        f"UPDATE {codes} SET consumed_at = %s WHERE code_hash = %s AND consumed_at IS NULL "  # noqa: S608
+        f"AND expires_at > %s AND payer_id IN (SELECT id FROM {payers} WHERE account_class <> %s) "
+        "RETURNING id, payer_id"
+    )
+    spend_params = [
+        ops.adapt_datetimefield_value(now),
+        code_hash,
+        ops.adapt_datetimefield_value(now),
+        Payer.AccountClass.UNVERIFIED,
+    ]
+    funds_params = _funds_params(merchant_id, currency, secrets.randbelow(FEE_REVENUE_SLOTS))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH spent AS ({spend}) {_funds_select('spent', connection.vendor)}",
+                spend_params + funds_params,
+            )
+            row = cursor.fetchone()
+        else:
+            cursor.execute(spend, spend_params)
+            spent = cursor.fetchone()
+            row = None
+            if spent is not None:
+                cursor.execute(
+                    _funds_select("(SELECT %s AS id, %s AS payer_id) spent", connection.vendor),
+                    [*spent, *funds_params],
+                )
+                row = cursor.fetchone()
+    if row is not None:
+        return _funds_read(row)
+    # Nothing spent: tell why.
     payment_code = PaymentCode.objects.select_related("payer").filter(code_hash=code_hash).first()
     if payment_code is None:
         raise PaymentCodeUnknown("no such payment code")
@@ -692,12 +824,24 @@ def payment_code_consume(*, code: str) -> Payer:
     if payment_code.expires_at <= now:
         raise PaymentCodeExpired("this payment code has expired")
     _payer_may_pay(payment_code.payer)
-    spent = PaymentCode.objects.filter(
-        pk=payment_code.pk, consumed_at__isnull=True, expires_at__gt=now
-    ).update(consumed_at=now)
-    if not spent:
-        raise PaymentCodeUsed("this payment code was already used")
-    return payment_code.payer
+    raise PaymentCodeUsed("this payment code was already used")  # spent in between
+
+
+def payment_funds_read(*, payer_id: int, merchant_id: int, currency: str) -> PaymentFunds:
+    """PaymentFunds of a payer whose code was spent already (a step-up
+    payment's second decision), as committed now; payment_code_id is None."""
+    params = _funds_params(merchant_id, currency, secrets.randbelow(FEE_REVENUE_SLOTS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _funds_select("(SELECT NULL AS id, %s AS payer_id) spent", connection.vendor),
+            [payer_id, *params],
+        )
+        return _funds_read(cursor.fetchone())
+
+
+def payment_code_consume(*, code: str) -> Payer:
+    """payment_code_spend for a caller that needs only the payer."""
+    return payment_code_spend(code=code).payer
 
 
 def payment_code_purge_expired(*, older_than: timedelta = timedelta(days=1)) -> int:
