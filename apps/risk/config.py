@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from apps.risk import clock
-from apps.risk.decision import EffectiveRule
+from apps.risk.context import EffectiveRule
 from apps.risk.models import ListEntry, RuleConfig, RuleMode
 from apps.risk.rules import RULE_CODES, rule_defaults
 

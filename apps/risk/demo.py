@@ -1,16 +1,14 @@
 """Demo data for risk: one editable default layer per rule (so compliance
-finds every rule in the admin with its code defaults) and a first monitoring
-run for the dashboard. Idempotent."""
+finds every rule in the admin with its code defaults). Idempotent."""
 
 from __future__ import annotations
 
-from apps.risk.models import MonitorRun, RuleConfig
+from apps.risk.models import RuleConfig
 from apps.risk.rules import RULE_CODES
+from apps.risk.services import risk_rule_config_set
 
 
-def demo_risk_seed(stdout) -> None:
-    from apps.risk.services import risk_rule_config_set
-
+def demo_risk_seed(stdout) -> None:  # type: ignore[no-untyped-def]
     created = 0
     for code in RULE_CODES:
         if not RuleConfig.objects.filter(rule_code=code, scope=RuleConfig.Scope.DEFAULT).exists():
@@ -18,10 +16,6 @@ def demo_risk_seed(stdout) -> None:
                 rule_code=code, params={}, actor="system:demo", reason="demo: code defaults"
             )
             created += 1
-    if not MonitorRun.objects.exists():
-        from apps.risk.monitoring import risk_balance_monitor_run
-
-        risk_balance_monitor_run()
     stdout.write(
         f"  risk: {created} rule layers created; dashboard at /admin/risk/riskcase/dashboard/"
     )

@@ -3,29 +3,23 @@
     ctx = payment_context_build(payer=payer, merchant=merchant, terminal=terminal,
                                 amount=fen, latitude=..., longitude=...,
                                 password_verified=<True on the step-up retry>)
-    decision = risk_decide(ctx=ctx)        # keep decision.public_id on the Payment
+    decision = risk_decide(ctx=ctx, save=False)   # keep decision.public_id on the Payment
     # decision.outcome: "approve" | "step_up" | "hold" | "decline"; decision.reasons: codes
 
-    with transaction.atomic(durable=True):          # the payment's own transaction
-        approve -> ledger_payment_transfer(...);
-                   risk_record_payment(ctx=ctx, decision=decision, outcome="approved",
-                                       payment_public_id=payment.public_id)
-        hold    -> entry = ledger_hold_place(...);
-                   risk_record_payment(..., outcome="held", ...)
-                   risk_case_open(kind="payment_hold", title=..., merchant=merchant,
-                                  decision_public_id=decision.public_id,
-                                  payment_public_id=payment.public_id,
-                                  hold_entry_public_id=entry.public_id,
-                                  payer_id=payer.pk, amount=fen)
-        decline -> risk_record_payment(..., outcome="declined", ...)
-        step_up -> nothing yet; the retry with the password is a new decision.
+    in the payment's own transaction (apps/transactions/services/payments.py),
+    with its writes in one WriteBatch:
+        approve / hold / decline ->
+                   risk_record_payment(ctx=ctx, decision=decision, outcome="approved"
+                                       | "held" | "declined", payment_public_id=...,
+                                       batch=batch)
+        hold    -> also risk_case_open(kind="payment_hold", ..., batch=batch)
+        step_up -> batch.insert(decision.record); the retry with the password
+                   is a new decision.
     wrong payment password -> risk_password_failure_record(payer_id=payer.pk)
 
-When compliance approves or declines a hold (or it expires), apps.risk moves
-the money itself (ledger_hold_release / ledger_hold_return, in its own
-transaction) and sends apps.risk.signals.hold_resolved(payment_public_id,
-result) inside it: the payment service connects a receiver to set its
-Payment's status.
+When compliance approves or declines a hold (or it expires), apps.risk
+records the decision and has the ledger move the money and settle the
+payment in the same transaction (apps/risk/holds.py).
 
 A decision reads: the configuration (process memory), the payer's and the
 merchant's running totals (one query over two unique-index lookups) and the
@@ -39,6 +33,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -46,18 +41,14 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from apps.accounts.models import Merchant
+from apps.audit.services import audit_record, security_event_record
 from apps.core.db import WriteBatch
 from apps.risk import clock
 from apps.risk.config import config_snapshot
+from apps.risk.context import DecisionInputs, EffectiveRule, PaymentContext, RuleHit
 from apps.risk.counters import CounterQuery, CounterUnavailable, counter_store
-from apps.risk.decision import (
-    DecisionInputs,
-    EffectiveRule,
-    Evaluation,
-    PaymentContext,
-    RuleHit,
-    evaluate,
-)
+from apps.risk.decision import Evaluation, evaluate
 from apps.risk.models import (
     MERCHANT_STATE_SLOTS,
     MerchantRiskState,
@@ -68,6 +59,7 @@ from apps.risk.models import (
     RuleMode,
 )
 from apps.risk.rules import LOCAL_TZ, RULES
+from apps.risk.services import alert_raise
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +186,6 @@ def _state_sql() -> str:
 
 
 def _read_state(ctx: PaymentContext, inputs: DecisionInputs) -> None:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(_state_sql(), [ctx.payer_id, ctx.merchant_id])
         row = cursor.fetchone()
@@ -271,9 +261,6 @@ def _counters_down(ctx: PaymentContext | None, *, where: str, error: str) -> Non
     if now - _last_down_report < 60 and _last_down_report:
         return
     _last_down_report = now
-    from apps.audit.services import security_event_record
-    from apps.risk.services import alert_raise
-
     data = {"where": where, "error": error[:200]}
     security_event_record(kind="risk_counters_unavailable", severity="critical", data=data)
     alert_raise(
@@ -452,9 +439,6 @@ def _circuit_breaker_check(ctx: PaymentContext, *, now: float) -> None:
         or negative * 100 <= int(rule.params["max_share_pct"]) * total
     ):
         return
-    from apps.accounts.models import Merchant
-    from apps.risk.services import alert_raise
-
     bucket = int(now // window)
     alert_raise(
         kind="circuit_breaker",
@@ -497,14 +481,7 @@ def risk_record_payment(
     if record.pk is None:
         batch.insert(record)
     else:
-        batch.update(
-            RiskDecisionRecord.objects.filter(pk=record.pk),
-            {
-                "payment_outcome": outcome,
-                "payment_public_id": payment_public_id,
-                "detectors_pending": True,
-            },
-        )
+        batch.update(record, ["payment_outcome", "payment_public_id", "detectors_pending"])
     if outcome in (PaymentOutcome.APPROVED, PaymentOutcome.HELD):
         _update_payer_state(batch, ctx, count_usual=outcome == PaymentOutcome.APPROVED)
     if outcome == PaymentOutcome.APPROVED:
@@ -523,8 +500,6 @@ def risk_record_payment(
 def risk_password_failure_record(*, payer_id: int, occurred_at: datetime | None = None) -> None:
     """A wrong payment password for this payer (the payment service calls it
     on every failed step-up); feeds velocity.wrong_password."""
-    import uuid
-
     now = (occurred_at or clock.risk_now()).timestamp()
     try:
         counter_store().add([f"w:{payer_id}"], now=now, member=uuid.uuid4().hex)
@@ -537,8 +512,6 @@ def risk_payer_password_free_limit_set(
 ) -> None:
     """The payer lowers (or resets, with None) their password-free daily
     amount. It can only lower the policy's limit: the rule takes the minimum."""
-    from apps.audit.services import audit_record
-
     if limit is not None and (type(limit) is not int or limit < 0):
         raise ValueError("limit must be a non-negative int of fen, or None")
     with transaction.atomic():

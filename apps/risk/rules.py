@@ -15,7 +15,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apps.risk.decision import DecisionInputs, PaymentContext, distance_m
+from apps.risk.context import DecisionInputs, PaymentContext, distance_m
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 SCORE_THRESHOLDS = "score.thresholds"

@@ -1,8 +1,8 @@
 """Writes of risk: alerts, cases and holds, lists, rule configuration.
 
 The real-time engine's writes (risk_decide, risk_record_payment) live in
-apps/risk/engine.py, the interface the payment service calls; they are
-re-exported here.
+apps/risk/engine.py, the interface the payment service calls. A held
+payment's money moves through apps/risk/holds.py.
 """
 
 from __future__ import annotations
@@ -19,12 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.risk.engine import (  # noqa: F401 - re-exported: the payment service's interface
-    risk_decide,
-    risk_password_failure_record,
-    risk_payer_password_free_limit_set,
-    risk_record_payment,
-)
+from apps.core.db import WriteBatch
 from apps.risk.errors import (
     CaseLocked,
     CaseNotClaimed,
@@ -33,17 +28,18 @@ from apps.risk.errors import (
     ReasonRequired,
     SecondApproverRequired,
 )
+from apps.risk.holds import hold_conclude
 from apps.risk.models import (
     Alert,
     ListEntry,
     RiskCase,
+    RiskDecisionRecord,
     RiskHold,
     RuleConfig,
     RuleConfigVersion,
     RuleMode,
 )
 from apps.risk.rules import RULE_CODES, rule_defaults
-from apps.risk.signals import hold_resolved
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +169,7 @@ def risk_case_open(
     kind: str,
     title: str,
     merchant: Any = None,
+    decision: RiskDecisionRecord | None = None,
     decision_public_id: Any = None,
     payment_public_id: Any = None,
     hold_entry_public_id: Any = None,
@@ -182,54 +179,62 @@ def risk_case_open(
     currency: str = "CNY",
     detail: dict | None = None,
     actor: Any = None,
+    batch: WriteBatch | None = None,
 ) -> RiskCase:
     """Opens a case. For a held payment (kind payment_hold) call it inside
-    the payment's transaction, right after ledger_hold_place, with the
-    payment's and the hold entry's public ids: it also creates the hold the
-    merchant sees, and the hold expires (money back to the payer) after
-    settings.RISK_HOLD_EXPIRY_HOURS unless compliance decides first."""
-    from apps.risk.models import RiskDecisionRecord
-
-    decision = None
-    if decision_public_id is not None:
+    the payment's transaction, with the hold entry, with the payment's and
+    the hold entry's public ids: it also creates the hold the merchant
+    sees, and the hold expires (money back to the payer) after
+    settings.RISK_HOLD_EXPIRY_HOURS unless compliance decides first.
+    `decision`: the decision record (perhaps still unsaved in `batch`),
+    else found by `decision_public_id`. With `batch` (the payment's), the
+    rows and the audit record are left in it."""
+    if decision is None and decision_public_id is not None:
         decision = RiskDecisionRecord.objects.filter(public_id=decision_public_id).first()
-    with transaction.atomic():
-        expires_at = None
-        if kind == RiskCase.Kind.PAYMENT_HOLD:
-            if merchant is None or payment_public_id is None or hold_entry_public_id is None:
-                raise ValueError("a payment hold case needs the merchant, payment and hold entry")
-            expires_at = timezone.now() + timedelta(hours=settings.RISK_HOLD_EXPIRY_HOURS)
-        case = RiskCase.objects.create(
-            kind=kind,
-            title=title[:200],
+    expires_at = None
+    if kind == RiskCase.Kind.PAYMENT_HOLD:
+        if merchant is None or payment_public_id is None or hold_entry_public_id is None:
+            raise ValueError("a payment hold case needs the merchant, payment and hold entry")
+        expires_at = timezone.now() + timedelta(hours=settings.RISK_HOLD_EXPIRY_HOURS)
+    case = RiskCase(
+        kind=kind,
+        title=title[:200],
+        merchant=merchant,
+        decision=decision,
+        payment_public_id=payment_public_id,
+        hold_entry_public_id=hold_entry_public_id,
+        payer_id=payer_id if payer_id is not None else (decision.payer_id if decision else None),
+        ledger_account_id=ledger_account_id,
+        amount=amount,
+        currency=currency,
+        detail=detail or {},
+        expires_at=expires_at,
+    )
+    hold = None
+    if kind == RiskCase.Kind.PAYMENT_HOLD:
+        hold = RiskHold(
             merchant=merchant,
-            decision=decision,
+            case=case,
             payment_public_id=payment_public_id,
-            hold_entry_public_id=hold_entry_public_id,
-            payer_id=payer_id
-            if payer_id is not None
-            else (decision.payer_id if decision else None),
-            ledger_account_id=ledger_account_id,
             amount=amount,
             currency=currency,
-            detail=detail or {},
-            expires_at=expires_at,
         )
-        if kind == RiskCase.Kind.PAYMENT_HOLD:
-            RiskHold.objects.create(
-                merchant=merchant,
-                case=case,
-                payment_public_id=payment_public_id,
-                amount=amount,
-                currency=currency,
-            )
+    own = batch is None
+    with transaction.atomic():
+        batch = batch or WriteBatch()
+        batch.insert(case)
+        if hold is not None:
+            batch.insert(hold)
         audit_record(
             action="risk.case_opened",
             actor=actor,
             merchant=merchant,
             target=case,
             data={"kind": kind, "amount": amount, "payment": str(payment_public_id or "")},
+            batch=batch,
         )
+        if own:
+            batch.execute()
     return case
 
 
@@ -323,35 +328,20 @@ def _check_reviewer(case: RiskCase, reviewer: Any, reason: str) -> str:
     return reason
 
 
-def _hold_entry(case: RiskCase):
-    from apps.transactions.models import EntryKind, JournalEntry
-
-    return JournalEntry.objects.get(public_id=case.hold_entry_public_id, kind=EntryKind.HOLD)
-
-
 def _conclude_hold(
     case: RiskCase, *, result: str, actor: Any, reason: str, request: HttpRequest | None
 ) -> None:
-    """Moves a held payment's money and closes its hold. Inside the caller's
-    transaction, after its audit record (lock order: business rows, audit
-    head, then ledger accounts last)."""
-    from apps.transactions.services import ledger_hold_release, ledger_hold_return
-
-    entry = _hold_entry(case)
-    event = ("risk.riskcase", str(case.public_id))
-    if result == RiskHold.Status.RELEASED:
-        ledger_hold_release(hold_entry=entry, event=event)
-    else:
-        ledger_hold_return(hold_entry=entry, event=event)
-    RiskHold.objects.filter(case=case).update(status=result, resolved_at=timezone.now())
-    hold_resolved.send(
-        sender=RiskCase,
+    """Has the ledger move a held payment's money (holds.py) and closes the
+    hold. Inside the caller's transaction, after its audit record."""
+    hold_conclude(
+        hold_entry_public_id=case.hold_entry_public_id,
         payment_public_id=case.payment_public_id,
         result=str(result),
-        case=case,
+        case_public_id=case.public_id,
         actor=actor,
         reason=reason,
     )
+    RiskHold.objects.filter(case=case).update(status=result, resolved_at=timezone.now())
 
 
 def _case_decided(case: RiskCase, *, status: str, reviewer: Any, reason: str, at: Any) -> None:

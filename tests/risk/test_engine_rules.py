@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from apps.risk.config import config_snapshot
-from apps.risk.decision import DecisionInputs, PaymentContext, evaluate
+from apps.risk.context import DecisionInputs, PaymentContext
+from apps.risk.decision import evaluate
 from apps.risk.models import RiskDecisionRecord
 from tests.risk.conftest import NOON
 

@@ -144,8 +144,8 @@ def test_concurrent_payments_of_one_payer_lose_no_amount(merchant):
 @pytest.mark.django_db
 def test_a_ledger_that_does_not_sum_to_zero_is_alerted():
     from apps.core.money import Money
-    from apps.risk.monitoring import risk_balance_monitor_run
     from apps.transactions.models import JournalEntry, LedgerAccount, Posting
+    from apps.transactions.monitoring import ledger_balance_monitor_run
     from tests.transactions.factories import funded_payer
 
     payer = funded_payer(10_000)
@@ -153,7 +153,7 @@ def test_a_ledger_that_does_not_sum_to_zero_is_alerted():
     entry = JournalEntry.objects.first()
     # a stray posting written behind the ledger service's back (no counterpart)
     Posting.objects.create(entry=entry, account=wallet, amount=Money(500).amount)
-    run = risk_balance_monitor_run()
+    run = ledger_balance_monitor_run()
     assert run.stats["ledger_sums"] == 1
     assert Alert.objects.get(kind="ledger_not_zero").detail["sum"] == 500
     wallet.refresh_from_db()
@@ -164,7 +164,7 @@ def test_a_ledger_that_does_not_sum_to_zero_is_alerted():
 def test_a_merchants_usual_amounts_are_the_sum_of_its_slots(merchant):
     """Approved payments add to one of several slot rows (so a busy
     merchant's payments do not queue on one row); the engine reads the sums."""
-    from apps.risk.decision import DecisionInputs
+    from apps.risk.context import DecisionInputs
     from apps.risk.engine import _read_state
     from apps.risk.models import MERCHANT_STATE_SLOTS, MerchantRiskState
 

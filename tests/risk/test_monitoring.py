@@ -12,9 +12,10 @@ from django.utils import timezone
 from apps.core.models import ScheduledRun
 from apps.core.money import Money
 from apps.risk.models import Alert, BalanceWatch, RiskCase
-from apps.risk.monitoring import risk_balance_monitor_run, risk_monitors_monitor
+from apps.risk.monitoring import risk_monitors_monitor
 from apps.risk.services import alert_raise, alert_resolve
 from apps.transactions.models import AccountKind, LedgerAccount
+from apps.transactions.monitoring import ledger_balance_monitor_run
 from apps.transactions.services import ledger_payment_transfer
 from tests.transactions.factories import funded_payer, merchant_with_rate
 
@@ -32,7 +33,7 @@ def ledger(db):
 
 
 def test_a_healthy_ledger_gives_a_clean_run(ledger):
-    run = risk_balance_monitor_run()
+    run = ledger_balance_monitor_run()
     assert run.ok is True
     assert run.findings == []
     assert run.stats["drifts"] == 0
@@ -52,7 +53,7 @@ def test_a_balance_edited_behind_the_systems_back_is_caught_in_one_run(
     )  # 75_000 -> 125_000
 
     with django_capture_on_commit_callbacks(execute=True):
-        run = risk_balance_monitor_run()
+        run = ledger_balance_monitor_run()
 
     assert run.ok is False
     assert run.stats["drifts"] == 1
@@ -74,8 +75,8 @@ def test_a_balance_edited_behind_the_systems_back_is_caught_in_one_run(
 def test_a_second_run_does_not_open_a_second_case_or_alert(ledger):
     payer, _merchant = ledger
     LedgerAccount.objects.filter(kind=AccountKind.PAYER_WALLET, payer=payer).update(balance=1)
-    risk_balance_monitor_run()
-    risk_balance_monitor_run()
+    ledger_balance_monitor_run()
+    ledger_balance_monitor_run()
     assert RiskCase.objects.filter(kind=RiskCase.Kind.BALANCE_DRIFT).count() == 1
     alert = Alert.objects.get(kind="balance_drift")
     assert alert.occurrences == 2
@@ -86,12 +87,12 @@ def test_a_sudden_swing_raises_a_warning(ledger, settings):
     settings.RISK_SWING_MIN_AMOUNT = 1_000
     payer, merchant = ledger
     for _ in range(3):
-        risk_balance_monitor_run()
+        ledger_balance_monitor_run()
     assert not Alert.objects.filter(kind="balance_swing").exists()
     ledger_payment_transfer(
         payer=payer, merchant=merchant, amount=Money(70_000), event=("test.payment", "p2")
     )
-    run = risk_balance_monitor_run()
+    run = ledger_balance_monitor_run()
     assert run.stats["swings"] >= 1
     assert Alert.objects.filter(kind="balance_swing", severity="warning").exists()
     assert run.stats["drifts"] == 0
@@ -208,7 +209,7 @@ def test_closing_a_drift_case_records_the_decision_and_leaves_the_account_frozen
     payer, _merchant = ledger
     wallet = LedgerAccount.objects.get(kind=AccountKind.PAYER_WALLET, payer=payer)
     LedgerAccount.objects.filter(pk=wallet.pk).update(balance=F("balance") + 1)
-    risk_balance_monitor_run()
+    ledger_balance_monitor_run()
     case = RiskCase.objects.get(kind=RiskCase.Kind.BALANCE_DRIFT)
     risk_case_claim(case=case, reviewer=compliance)
 

@@ -24,6 +24,7 @@ DEMO_SEEDERS: list[str] = [
     "apps.transactions.demo.demo_wallets_seed",
     "apps.terminals.demo.demo_terminals_seed",
     "apps.transactions.demo.demo_payments_seed",
+    "apps.transactions.demo.demo_monitor_seed",
 ]
 
 

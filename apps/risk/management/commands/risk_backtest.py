@@ -23,7 +23,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from apps.risk.config import config_snapshot
-from apps.risk.decision import DecisionInputs, EffectiveRule, PaymentContext, evaluate
+from apps.risk.context import DecisionInputs, EffectiveRule, PaymentContext
+from apps.risk.decision import evaluate
 from apps.risk.models import RiskDecisionRecord
 from apps.risk.rules import LOCAL_TZ, RULE_CODES
 
