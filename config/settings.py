@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.SecurityHeadersMiddleware",
+    # A view that raised because the database, Redis or the broker is down
+    # answers 503 (apps/core/dependencies.py), with DEBUG on too.
+    "apps.core.dependencies.DependencyFailureMiddleware",
     "apps.core.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -247,6 +250,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "core-heartbeat": {"task": "apps.core.tasks.heartbeat", "schedule": timedelta(minutes=5)},
 }
 
+# A request refused because the database, Redis or the broker is down
+# answers 503 with this Retry-After (seconds).
+SERVICE_UNAVAILABLE_RETRY_AFTER = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER", 5)
+
 # --- email -----------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -262,7 +269,10 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIdFilter"},
+        "dependency_failure": {"()": "apps.core.dependencies.DependencyFailureLogFilter"},
+    },
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
         "console": {
@@ -274,6 +284,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A request refused because a dependency is down is logged once, by
+        # apps.core.dependencies, without Django's traceback of it.
+        "django.request": {"filters": ["dependency_failure"]},
         "django.server": {"level": "INFO"},
     },
 }

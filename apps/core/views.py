@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from django.conf import settings
@@ -11,7 +12,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from apps.core.api import error_body
+from apps.core import dependencies
+from apps.core.errors import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Called while Django handles the exception (response_for_exception),
+    # so sys.exc_info() holds it: an exception a middleware raised (the
+    # rate limit's Redis call, a session read) arrives here, not at a
+    # middleware's process_exception.
+    failed = sys.exc_info()[1]
+    dependency = dependencies.failed_dependency(failed)
+    if dependency is not None and failed is not None:
+        dependencies.dependency_failure_log(request, dependency, failed)
+        return dependencies.dependency_failure_response(request, dependency)
     if request.path.startswith("/api/"):
         body = error_body(
             "internal_error", "The server could not complete the request.", request=request
