@@ -158,11 +158,10 @@ class DependencyFailureMiddleware:
 
 class DependencyFailureLogFilter(logging.Filter):
     """On the `django.request` logger: drops Django's line (and traceback)
-    for a request already refused and logged as a dependency failure."""
+    for a request already refused and logged as a dependency failure. A
+    failure shown some other way (DEBUG's technical page) keeps its
+    traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         refused = _refused_request_id.get()
-        if refused is not None and refused == request_id_var.get():
-            return False
-        exc_info = record.exc_info
-        return not (exc_info and failed_dependency(exc_info[1]))
+        return refused is None or refused != request_id_var.get()
