@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test lint lock install migrate seed clean
+.PHONY: run stack test lint lock install migrate seed clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,25 @@ run: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@echo "Portal: http://$(ADDR)/   (demo logins printed above)"
 	DEBUG=1 $(BIN)/python manage.py serve $(ADDR)
+
+# The full stack without Docker: gunicorn, a Celery worker and Celery beat
+# (Procfile, run by honcho: one terminal, Ctrl-C stops all three) against the
+# PostgreSQL and Redis in DATABASE_URL / REDIS_URL. Migrates and collects the
+# static files first (with DEBUG off pages need the manifest). DEMO=1 also
+# seeds the demo (with DEBUG off: set DEMO_PASSWORD). docs/operations.md.
+WEB_CONCURRENCY ?= 2
+WORKER_CONCURRENCY ?= 2
+stack: $(STAMP)
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || \
+	  { echo "make stack needs DATABASE_URL and REDIS_URL (docs/operations.md)" >&2; exit 2; }
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	@if [ -n "$(DEMO)" ]; then $(BIN)/python manage.py seed_demo --allow-without-debug; fi
+	@mkdir -p "$${ANFU_VAR_DIR:-var}"
+	@echo "Portal: http://$(ADDR)/   health: http://$(ADDR)/healthz   (Ctrl-C stops everything)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" STACK_ADDR="$(ADDR)" ANFU_VAR_DIR="$${ANFU_VAR_DIR:-$(CURDIR)/var}" \
+	  WEB_CONCURRENCY="$(WEB_CONCURRENCY)" WORKER_CONCURRENCY="$(WORKER_CONCURRENCY)" \
+	  exec $(BIN)/honcho start -f Procfile
 
 # The whole suite. On PostgreSQL and Redis when DATABASE_URL / REDIS_URL are
 # set (as .ci/run does); otherwise on SQLite with in-process fallbacks.

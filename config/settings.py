@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.SecurityHeadersMiddleware",
+    # A view that raised because the database, Redis or the broker is down
+    # answers 503 (apps/core/dependencies.py), with DEBUG on too.
+    "apps.core.dependencies.DependencyFailureMiddleware",
     "apps.core.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -246,8 +249,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs; the later apps add theirs through config/celery.py's
 # schedule (one place, so the schedule is reviewable at a glance).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "core-heartbeat": {"task": "apps.core.tasks.heartbeat", "schedule": timedelta(minutes=5)},
+    # Beat → broker → worker, end to end (apps/core/heartbeats.py).
+    "core-heartbeat": {
+        "task": "apps.core.tasks.heartbeat",
+        "schedule": timedelta(seconds=env_int("SCHEDULED_HEARTBEAT_SECONDS", 60)),
+    },
 }
+# The worker's and beat's own heartbeats (threads of their main processes).
+# A heartbeat older than twice its interval plus a minute is stale: /healthz,
+# the admin dashboard and the log say so (apps/core/heartbeats.py).
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
+BEAT_HEARTBEAT_SECONDS = env_int("BEAT_HEARTBEAT_SECONDS", 30)
+
+# A request refused because the database, Redis or the broker is down
+# answers 503 with this Retry-After (seconds).
+SERVICE_UNAVAILABLE_RETRY_AFTER = env_int("SERVICE_UNAVAILABLE_RETRY_AFTER", 5)
+
+# /healthz also reports these, each a function(now) -> {"ok": bool | None, ...}
+# of an app above core (core imports none of them).
+HEALTHZ_REPORTS = {"backup": "apps.backups.selectors.backup_health"}
 
 # --- email -----------------------------------------------------------------
 EMAIL_BACKEND = env_str(
@@ -264,7 +284,10 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIdFilter"},
+        "dependency_failure": {"()": "apps.core.dependencies.DependencyFailureLogFilter"},
+    },
     "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
     "handlers": {
         "console": {
@@ -276,6 +299,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A request refused because a dependency is down is logged once, by
+        # apps.core.dependencies, without Django's traceback of it.
+        "django.request": {"filters": ["dependency_failure"]},
         "django.server": {"level": "INFO"},
     },
 }

@@ -63,3 +63,22 @@ def drill_due(policy: BackupPolicy, now: datetime) -> bool:
     return not RestoreDrill.objects.filter(
         started_at__gt=now - timedelta(hours=policy.drill_every_hours)
     ).exists()
+
+
+def backup_health(now: datetime) -> dict:
+    """/healthz's view of backups: the last run, the last good one and
+    whether that is older than the policy allows (ok None: none yet)."""
+    policy = BackupPolicy.objects.filter(pk=1).first()  # read only: never create it here
+    max_age = timedelta(hours=policy.max_age_hours if policy else 26)
+    last = BackupRun.objects.order_by("-started_at").first()
+    good = (
+        BackupRun.objects.filter(status=BackupRun.Status.SUCCEEDED).order_by("-started_at").first()
+    )
+    return {
+        "ok": None if last is None else good is not None and now - good.started_at <= max_age,
+        "last_run_at": last.started_at.isoformat() if last else None,
+        "last_status": last.status if last else None,
+        "last_good_at": good.started_at.isoformat() if good else None,
+        "age_seconds": int((now - good.started_at).total_seconds()) if good else None,
+        "stale_after_seconds": int(max_age.total_seconds()),
+    }

@@ -14,8 +14,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.context import request_id_var
-from apps.core.errors import ServiceError
+from apps.core import dependencies
+from apps.core.errors import ServiceError, error_body
 
 
 class ApiError(exceptions.APIException):
@@ -37,16 +37,6 @@ class ApiError(exceptions.APIException):
         # DRF's handler answers with Retry-After when an exception has `wait`.
         if retry_after is not None:
             self.wait = retry_after
-
-
-def error_body(
-    code: str, message: str, *, param: str | None = None, request: HttpRequest | None = None
-) -> dict:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if param:
-        error["param"] = param
-    error["request_id"] = getattr(request, "request_id", None) or request_id_var.get()
-    return {"error": error}
 
 
 _DRF_CODES: dict[type[exceptions.APIException], str] = {
@@ -75,7 +65,20 @@ def _first_error(detail: Any, prefix: str = "") -> tuple[str | None, str]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, ServiceError):
+    request = context.get("request")
+    dependency = dependencies.failed_dependency(exc)
+    if dependency is not None:
+        # A part of the platform is down (docs/operations.md): not a bug.
+        # DRF renders the answer, so the terminal API's stays signed.
+        dependencies.dependency_failure_log(request, dependency, exc)
+        exc = ApiError(
+            "service_unavailable",
+            dependencies.unavailable_message(dependency),
+            status_code=503,
+            param=dependency,
+            retry_after=dependencies.retry_after_seconds(),
+        )
+    elif isinstance(exc, ServiceError):
         exc = ApiError(exc.code, exc.message, status_code=exc.status_code, param=exc.field)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -84,7 +87,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    request = context.get("request")
     if isinstance(exc, ApiError):
         body = error_body(exc.error_code, str(exc.detail), param=exc.param, request=request)
     elif isinstance(exc, exceptions.ValidationError):

@@ -7,6 +7,12 @@ message beside that field."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpRequest
+
+from apps.core.context import request_id_var
+
 
 class ServiceError(Exception):
     status_code = 400
@@ -20,3 +26,14 @@ class ServiceError(Exception):
         if status_code is not None:
             self.status_code = status_code
         self.field = field
+
+
+def error_body(
+    code: str, message: str, *, param: str | None = None, request: HttpRequest | None = None
+) -> dict:
+    """The API's one error shape: {"error": {"code", "message", "param"?, "request_id"}}."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if param:
+        error["param"] = param
+    error["request_id"] = getattr(request, "request_id", None) or request_id_var.get()
+    return {"error": error}

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import KybApplication, KycApplication
 from apps.backups.models import BackupPolicy, BackupRun, RestoreDrill
+from apps.core.heartbeats import liveness_all, liveness_problems
 from apps.core.models import ScheduledRun
 from apps.risk.models import Alert, RiskCase
 from apps.risk.selectors import alerts_open_by_severity, monitor_latest_runs
@@ -119,6 +120,8 @@ def compliance_dashboard() -> dict:
             "top": alerts[:10],
         },
         "jobs": scheduled_jobs(now),
+        # Worker or beat not seen (with a broker): nothing in the background runs.
+        "background_problems": liveness_problems(liveness_all(now), now),
         "monitors": monitor_latest_runs(),
         "backup": {
             "last": last_backup,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
+
 from apps.accounts.models import Payer
 from apps.core.money import Money
 from apps.risk.models import MonitorRun
@@ -129,7 +131,7 @@ def demo_payments_seed(stdout) -> None:  # type: ignore[no-untyped-def]
     if not OperatorPin.objects.filter(membership=owner).exists():
         operator_pin_set(membership=owner, pin=DEMO_PIN, actor=owner.user)
     payers = _demo_sim_payers(compliance)
-    base_url = "http://127.0.0.1"
+    base_url = _in_process_base_url()
     client = TerminalClient(base_url)
     client.session.mount(base_url, InProcessAdapter())
     client.activate(code)
@@ -156,3 +158,12 @@ def demo_monitor_seed(stdout) -> None:  # type: ignore[no-untyped-def]
     if not MonitorRun.objects.exists():
         ledger_balance_monitor_run()
         stdout.write("  ledger: first balance-monitor run done")
+
+
+def _in_process_base_url() -> str:
+    """A URL the application accepts from itself: a host that ALLOWED_HOSTS
+    lists (with DEBUG off it has no default) and https where plain http is
+    redirected, so the demo also seeds a production-like instance."""
+    hosts = [h.lstrip(".") for h in settings.ALLOWED_HOSTS if h not in {"*", ""}]
+    scheme = "https" if settings.SECURE_SSL_REDIRECT else "http"
+    return f"{scheme}://{hosts[0] if hosts else '127.0.0.1'}"

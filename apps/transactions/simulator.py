@@ -42,7 +42,10 @@ class InProcessAdapter(BaseAdapter):
             "PATH_INFO": url.path,
             "QUERY_STRING": url.query,
             "SERVER_NAME": url.hostname or "testserver",
-            "SERVER_PORT": str(url.port or 80),
+            # As an HTTP client would send them: requests adds Host only
+            # on the wire, and https's default port is 443.
+            "HTTP_HOST": url.netloc,
+            "SERVER_PORT": str(url.port or (443 if url.scheme == "https" else 80)),
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
             "wsgi.version": (1, 0),

@@ -17,8 +17,9 @@ def test_healthz_reports_every_dependency(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "cache", "broker"}
+    assert set(body["processes"]) == {"worker", "beat", "scheduled_heartbeat"}
+    assert set(body["jobs"]) == {"balance_monitor", "detector_sweep", "backup"}
     assert all(check["ok"] for check in body["checks"].values())
 
 

@@ -45,6 +45,9 @@ KEEP = {
     "ID",
     "CNY",
     "Google Authenticator",
+    # Process names an operator looks for in logs (the background-process warning).
+    "Celery worker",
+    "Celery beat",
     "Microsoft Authenticator",
     "FreeOTP",
     "Lime Coffee",

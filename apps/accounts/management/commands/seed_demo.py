@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 from apps.accounts.demo import demo_kyb_approve
 from apps.accounts.models import Membership, Merchant, Role, User
 from apps.accounts.services import membership_add, merchant_create
+from config.env import env_bool
 
 DEMO_MERCHANTS = [
     ("青柠咖啡 Lime Coffee", "5814", "lime"),
@@ -28,13 +29,43 @@ DEMO_SEEDERS: list[str] = [
 ]
 
 
+DEFAULT_DEMO_PASSWORD = "anfu-demo-2026"  # noqa: S105 (published on purpose: development only)
+
+
 class Command(BaseCommand):
-    help = "Seeds demo data for the embedded development setup."
+    help = (
+        "Seeds demo data. With DEBUG off only when asked explicitly "
+        "(--allow-without-debug or ANFU_ALLOW_DEMO_SEED=1) and with DEMO_PASSWORD set."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-without-debug",
+            action="store_true",
+            help="seed a production-like instance (DEBUG off) to try it; never a real one",
+        )
 
     def handle(self, *args, **options):
-        if not settings.DEBUG and not os.environ.get("ANFU_ALLOW_DEMO_SEED"):
-            raise CommandError("seed_demo is for development (DEBUG=1) only")
-        password = os.environ.get("DEMO_PASSWORD", "anfu-demo-2026")
+        password = os.environ.get("DEMO_PASSWORD", "")
+        if not settings.DEBUG:
+            # A production-like instance: demo data only when the operator
+            # says so, and never with the published demo password (the demo
+            # compliance user is a superuser).
+            if not (options["allow_without_debug"] or env_bool("ANFU_ALLOW_DEMO_SEED", False)):
+                raise CommandError(
+                    "DEBUG is off: seed_demo adds demo users and money only when asked "
+                    "explicitly (--allow-without-debug or ANFU_ALLOW_DEMO_SEED=1)."
+                )
+            if not password or password == DEFAULT_DEMO_PASSWORD:
+                raise CommandError(
+                    "DEBUG is off: set DEMO_PASSWORD (not the published demo password) "
+                    "for the demo users."
+                )
+            if not settings.ALLOWED_HOSTS:
+                raise CommandError(
+                    "DEBUG is off: set ALLOWED_HOSTS (no host is served without it)."
+                )
+        password = password or DEFAULT_DEMO_PASSWORD
         with transaction.atomic():
             if not User.objects.filter(email="compliance@anfu.test").exists():
                 User.objects.create_superuser(
