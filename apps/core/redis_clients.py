@@ -22,9 +22,20 @@ SOCKET_TIMEOUT_SECONDS = 2.0
 _clients: dict[str, redis.Redis] = {}
 
 
+def redis_url() -> str:
+    """The Redis of the default cache (REDIS_URL, unless a setting points
+    the cache elsewhere): counters and cache entries live side by side."""
+    location = settings.CACHES["default"].get("LOCATION", "")
+    return (
+        location
+        if str(location).startswith(("redis://", "rediss://", "unix://"))
+        else settings.REDIS_URL
+    )
+
+
 def redis_client() -> redis.Redis:
-    """The client of settings.REDIS_URL (one per process and URL)."""
-    url = settings.REDIS_URL
+    """The client of redis_url() (one per process and URL)."""
+    url = redis_url()
     client = _clients.get(url)
     if client is None:
         client = _clients[url] = redis.Redis.from_url(
@@ -44,9 +55,9 @@ _scripts: dict[tuple[str, str], Script] = {}
 
 
 def redis_script(lua: str) -> Script:
-    """`lua` registered with the client of settings.REDIS_URL: calling it
+    """`lua` registered with the client of redis_url(): calling it
     runs EVALSHA (loading the script again when Redis has forgotten it)."""
-    key = (settings.REDIS_URL, lua)
+    key = (redis_url(), lua)
     script = _scripts.get(key)
     if script is None:
         script = _scripts[key] = redis_client().register_script(lua)
